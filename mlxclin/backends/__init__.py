@@ -1,0 +1,1 @@
+"""Generation backends: requests in, completions out. See `base.py` for the interface."""

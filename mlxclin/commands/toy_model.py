@@ -1,0 +1,38 @@
+"""`mlxclin toy-model OUT_DIR`: a tiny random gpt-oss checkpoint in the real Hugging Face layout."""
+
+import shutil
+from pathlib import Path
+
+import click
+
+from mlxclin.errors import MlxclinError
+
+
+@click.command("toy-model")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--layers", default=2, show_default=True, help="Transformer layers (alternating sliding/full).")
+@click.option("--experts", default=4, show_default=True, help="MoE experts per layer.")
+@click.option("--experts-per-token", default=2, show_default=True)
+@click.option("--hidden", default=64, show_default=True, help="Hidden size (multiple of 32).")
+@click.option("--intermediate", default=64, show_default=True, help="Expert intermediate size (multiple of 32).")
+@click.option("--sliding-window", default=32, show_default=True)
+@click.option("--shards", default=2, show_default=True, help="Number of safetensors shards (at least 2).")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite OUT_DIR if it exists.")
+def command(out_dir, layers, experts, experts_per_token, hidden, intermediate, sliding_window, shards, seed, force):
+    """Write a tiny randomly initialised gpt-oss checkpoint (MXFP4 experts, sharded safetensors, real tokenizer)."""
+    from mlxclin.models.toy import ToyConfig, write_toy_checkpoint
+
+    if out_dir.exists() and any(out_dir.iterdir()):
+        if not force:
+            raise MlxclinError(f"{out_dir} exists and is not empty (use --force to overwrite)")
+        shutil.rmtree(out_dir)
+    if hidden % 32 or intermediate % 32:
+        raise MlxclinError("--hidden and --intermediate must be multiples of 32 (the MXFP4 block size)")
+    if experts_per_token > experts:
+        raise MlxclinError("--experts-per-token cannot exceed --experts")
+    cfg = ToyConfig(layers=layers, experts=experts, experts_per_token=experts_per_token, hidden=hidden,
+                    intermediate=intermediate, sliding_window=sliding_window, shards=shards, seed=seed)
+    write_toy_checkpoint(out_dir, cfg)
+    size = sum(f.stat().st_size for f in out_dir.iterdir()) / 1e6
+    click.echo(f"wrote toy gpt-oss checkpoint to {out_dir} ({size:.1f} MB, {layers} layers, {experts} experts)")

@@ -1,0 +1,7 @@
+"""The one exception type the CLI turns into a one-line message and a non-zero exit."""
+
+
+class MlxclinError(Exception):
+    """A user-facing error: bad input, missing file, refused operation. Message is one line."""
+
+    exit_code = 2

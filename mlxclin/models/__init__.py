@@ -1,0 +1,1 @@
+"""Model-side code: toy checkpoints, gpt-oss fixes, conversion recipes, numerical verification."""

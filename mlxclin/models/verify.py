@@ -1,0 +1,181 @@
+"""`convert --verify`: the converted model's logits against an independent reference.
+
+Reference: transformers' GptOssForCausalLM on CPU torch in float32 (it unpacks MXFP4 itself), run on the source
+checkpoint; without torch, the source loaded by MLX and dequantized to float32 (same arithmetic family, so weaker).
+For each fixed prompt we report max |delta logit| over every position and the whole vocabulary, top-1 agreement
+and the mean KL(reference || converted). Prompts include one longer than the sliding window and long enough that
+the YaRN low-frequency components rotate visibly, which is where an uncorrected mlx-lm gpt-oss diverges.
+
+The converted model is run with its stored weights upcast to float32 (exact), so the check measures the conversion
+(packing, layouts, RoPE, config) rather than bf16 arithmetic noise, which on an MoE model flips router choices and
+near-tied top-1 tokens. Thresholds (max |delta logit|; toy-checkpoint logits span roughly +-15):
+  f32, bf16, mxfp4: 2e-3 (same weights, float32 both sides: summation order only); top-1 must agree everywhere;
+  mxfp4-q8, q8, q4: affine rounding moves every logit and flips router choices, so these are judged by the mean
+  KL divergence (<= 0.05 for 8-bit, <= 2.0 for 4-bit) and top-1 agreement (>= 85 % / 20 %). The toy's random
+  MXFP4 codes are uniform over the E2M1 grid (heavier-tailed than trained weights), so q4 looks worse on it than
+  it does on real models.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from mlxclin.errors import MlxclinError
+
+THRESHOLDS = {  # recipe -> (max |delta logit| or None, minimum top-1 agreement, maximum mean KL or None)
+    "f32": (2e-3, 1.0, None), "mxfp4": (2e-3, 1.0, None), "bf16": (2e-3, 1.0, None),
+    "mxfp4-q8": (None, 0.85, 0.05), "q8": (None, 0.85, 0.05), "q4": (None, 0.2, 2.0),
+}
+
+# Clinical-style text long enough to pass the toy's 32-token window and real gpt-oss's 128-token window.
+_LONG = ("Clinical History: A 46-year-old man with a history of HIV and hepatitis C coinfection underwent CT to "
+         "assess liver lesions detected by ultrasound, later identified as haemangiomas. Hypoplastic fingernails "
+         "were noted on examination. Imaging Findings: bilateral osseous processes project from the posterior "
+         "iliac bones. Knee radiographs show bilateral patellar hypoplasia with luxation, and elbow radiographs "
+         "show radial head hypoplasia with radio-humeral dislocation and abnormal radial curvature. ")
+PROMPTS = {
+    "short": [{"role": "user", "content": "Name one cause of acute chest pain."}],
+    "case": [{"role": "system", "content": "Select the single most likely diagnosis from the list."},
+             {"role": "user", "content": _LONG + "\nCandidates:\nNail-patella syndrome\nOsteochondroma"}],
+    "long": [{"role": "user", "content": _LONG * 6}],
+}
+
+
+@dataclass
+class PromptResult:
+    name: str
+    tokens: int
+    max_abs_diff: float
+    top1_agreement: float
+    mean_kl: float
+
+
+@dataclass
+class VerifyReport:
+    recipe: str
+    reference: str
+    max_abs_threshold: Optional[float]
+    top1_threshold: float
+    kl_threshold: Optional[float]
+    prompts: list = field(default_factory=list)
+
+    def failures(self) -> list:
+        out = []
+        for p in self.prompts:
+            if self.max_abs_threshold is not None and p.max_abs_diff > self.max_abs_threshold:
+                out.append(f"{p.name}: max |dlogit| {p.max_abs_diff:.4g} > {self.max_abs_threshold}")
+            if p.top1_agreement < self.top1_threshold:
+                out.append(f"{p.name}: top-1 {p.top1_agreement:.3f} < {self.top1_threshold}")
+            if self.kl_threshold is not None and p.mean_kl > self.kl_threshold:
+                out.append(f"{p.name}: KL {p.mean_kl:.4g} > {self.kl_threshold}")
+        return out
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures()
+
+    def raise_if_failed(self):
+        if not self.passed:
+            raise MlxclinError(f"verification failed for recipe {self.recipe}: " + "; ".join(self.failures()))
+
+
+def prompt_token_ids() -> dict:
+    """Harmony-rendered prompts (the exact token ids gpt-oss sees in evaluation)."""
+    from mlxclin.harmony import render_prompt
+
+    return {name: render_prompt(msgs, effort="medium") for name, msgs in PROMPTS.items()}
+
+
+def compare_logits(ref: np.ndarray, test: np.ndarray) -> tuple:
+    """(max |delta|, top-1 agreement, mean KL(ref || test)) for [positions, vocab] float32 logits."""
+    from scipy.special import log_softmax
+
+    diff = float(np.abs(ref - test).max())
+    top1 = float((ref.argmax(-1) == test.argmax(-1)).mean())
+    lp, lq = log_softmax(ref.astype(np.float64), -1), log_softmax(test.astype(np.float64), -1)
+    kl = float((np.exp(lp) * (lp - lq)).sum(-1).mean())
+    return diff, top1, kl
+
+
+def mlx_logits(model, ids: list) -> np.ndarray:
+    import mlx.core as mx
+
+    out = model(mx.array(ids)[None])[0].astype(mx.float32)
+    mx.eval(out)
+    return np.array(out)
+
+
+def transformers_reference(src: Path):
+    """A callable ids -> logits from transformers on CPU torch, or None when torch/transformers are missing."""
+    try:
+        import torch
+        from transformers import GptOssForCausalLM, Mxfp4Config
+    except ImportError:
+        return None
+    model = GptOssForCausalLM.from_pretrained(src, dtype=torch.float32,
+                                              quantization_config=Mxfp4Config(dequantize=True))
+    model.eval()
+
+    def run(ids):
+        with torch.no_grad():
+            return model(torch.tensor([ids])).logits[0].float().numpy()
+
+    return run
+
+
+def mlx_reference(src: Path):
+    """Fallback reference: the source through MLX (with the YaRN fix), dequantized to float32."""
+    import mlx.core as mx
+    from mlx_lm.utils import dequantize_model
+
+    from mlxclin.models.convert import _cast
+    from mlxclin.models.gpt_oss import load
+
+    model, _, _ = load(src)
+    model = dequantize_model(model)
+    _cast(model, mx.float32)
+    return lambda ids: mlx_logits(model, ids)
+
+
+def verify_conversion(hf_path, mlx_path, recipe: str, reference: str = "auto", fix_rope: bool = True) -> VerifyReport:
+    """Run PROMPTS through the converted model and the reference. fix_rope=False shows what plain mlx-lm gives."""
+    import mlx.core as mx
+    from mlx_lm.utils import load_model
+
+    from mlxclin.models import gpt_oss
+    from mlxclin.models.checkpoint import resolve_source
+    from mlxclin.models.convert import _cast
+
+    src = resolve_source(str(hf_path))
+    ref = transformers_reference(src) if reference in ("auto", "transformers") else None
+    if ref is None and reference == "transformers":
+        raise MlxclinError("reference 'transformers' needs torch and transformers (pip install torch transformers)")
+    ref_name = "transformers (CPU torch, float32)" if ref is not None else "mlx (source dequantized to float32)"
+    ref = ref or mlx_reference(src)
+    if fix_rope:
+        model, _, _ = gpt_oss.load(mlx_path)
+    else:
+        model, _ = load_model(Path(mlx_path), get_model_classes=gpt_oss.model_classes)
+    _cast(model, mx.float32)
+    report = VerifyReport(recipe, ref_name, *THRESHOLDS[recipe])
+    for name, ids in prompt_token_ids().items():
+        diff, agree, kl = compare_logits(ref(ids), mlx_logits(model, ids))
+        report.prompts.append(PromptResult(name, len(ids), diff, agree, kl))
+    return report
+
+
+def print_report(report: VerifyReport) -> None:
+    import click
+
+    limits = [f"top-1 >= {report.top1_threshold:.0%}"]
+    if report.max_abs_threshold is not None:
+        limits.insert(0, f"max |dlogit| <= {report.max_abs_threshold}")
+    if report.kl_threshold is not None:
+        limits.append(f"KL <= {report.kl_threshold}")
+    click.echo(f"verify [{report.recipe}] against {report.reference}: limits {', '.join(limits)}")
+    for p in report.prompts:
+        click.echo(f"  {p.name:<6} {p.tokens:>5} tokens  max |dlogit| {p.max_abs_diff:9.3g}  "
+                   f"top-1 {p.top1_agreement:6.1%}  KL {p.mean_kl:9.3g}")
+    click.echo("  PASS" if report.passed else "  FAIL")

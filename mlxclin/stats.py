@@ -1,0 +1,174 @@
+"""The paper's statistics, as plain functions of numbers (no task or file knowledge here).
+
+scipy / statsmodels do the work where they have the test; ICC(3,k) and the small helpers are written out and
+checked against published textbook values in tests/test_stats.py.
+Functions return plain Python floats (JSON-ready) and None where a statistic is undefined (e.g. no variance).
+"""
+
+import math
+from typing import Optional, Sequence
+
+import numpy as np
+from scipy import stats as scipy_stats
+from statsmodels.stats.contingency_tables import mcnemar
+from statsmodels.stats.inter_rater import aggregate_raters, cohens_kappa
+from statsmodels.stats.inter_rater import fleiss_kappa as _statsmodels_fleiss_kappa
+from statsmodels.stats.proportion import proportion_confint
+
+
+def _float_or_none(value) -> Optional[float]:
+    value = float(value)
+    return None if math.isnan(value) or math.isinf(value) else value
+
+
+# --- proportions -----------------------------------------------------------------------------------------------
+
+def wilson_interval(correct: int, n: int, confidence: float = 0.95) -> tuple:
+    """Wilson score interval for a proportion, as fractions (low, high). (nan, nan) for n == 0."""
+    if n == 0:
+        return float("nan"), float("nan")
+    low, high = proportion_confint(correct, n, alpha=1 - confidence, method="wilson")
+    return float(low), float(high)
+
+
+def accuracy_summary(correct: int, n: int) -> dict:
+    """{"pct", "ci_low", "ci_high", "correct", "n"}: percentages 0-100 with the Wilson 95 % CI, unrounded."""
+    if n == 0:
+        return {"pct": None, "ci_low": None, "ci_high": None, "correct": 0, "n": 0}
+    low, high = wilson_interval(correct, n)
+    return {"pct": 100.0 * correct / n, "ci_low": 100.0 * low, "ci_high": 100.0 * high,
+            "correct": int(correct), "n": int(n)}
+
+
+def majority_vote(run_correct: Sequence[bool]) -> bool:
+    """An item is correct when more than half of its runs are (2 of 3; a 1-1 split of 2 runs is not)."""
+    return sum(bool(c) for c in run_correct) * 2 > len(run_correct)
+
+
+def pass_at_k(run_correct: Sequence[bool]) -> bool:
+    """At least one of the k runs is correct."""
+    return any(run_correct)
+
+
+# --- agreement ---------------------------------------------------------------------------------------------------
+
+def fleiss_kappa(ratings) -> Optional[float]:
+    """Fleiss' kappa for an items x raters matrix of category labels (here: runs' correctness per item).
+
+    None when undefined: fewer than 2 raters, or every rating in one category (chance agreement is 1).
+    """
+    ratings = np.asarray(ratings)
+    if ratings.ndim != 2 or ratings.shape[0] == 0 or ratings.shape[1] < 2:
+        return None
+    counts, _ = aggregate_raters(ratings)
+    if counts.shape[1] < 2:
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _float_or_none(_statsmodels_fleiss_kappa(counts, method="fleiss"))
+
+
+def icc3k(scores) -> Optional[float]:
+    """ICC(3,k) of Shrout & Fleiss (1979): two-way mixed, consistency, mean of k raters.
+
+    scores: items x raters matrix without missing values. ICC(3,k) = (MS_rows - MS_error) / MS_rows.
+    """
+    x = np.asarray(scores, dtype=float)
+    if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 2 or np.isnan(x).any():
+        return None
+    n, k = x.shape
+    grand = x.mean()
+    ss_rows = k * ((x.mean(axis=1) - grand) ** 2).sum()
+    ss_cols = n * ((x.mean(axis=0) - grand) ** 2).sum()
+    ss_error = ((x - grand) ** 2).sum() - ss_rows - ss_cols
+    ms_rows = ss_rows / (n - 1)
+    ms_error = ss_error / ((n - 1) * (k - 1))
+    if ms_rows == 0:
+        return None
+    return float((ms_rows - ms_error) / ms_rows)
+
+
+def weighted_kappa_linear(a: Sequence[float], b: Sequence[float], step: float = 0.5) -> Optional[float]:
+    """Linear-weighted Cohen's kappa between two raters' scores after rounding each to the nearest `step`
+    (half up, so 4.25 -> 4.5). Categories are the union of the rounded values, in numeric order."""
+    ra, rb = round_to_step(a, step), round_to_step(b, step)
+    if len(ra) != len(rb) or not ra:
+        return None
+    categories = sorted(set(ra) | set(rb))
+    if len(categories) < 2:
+        return None
+    index = {c: i for i, c in enumerate(categories)}
+    table = np.zeros((len(categories), len(categories)))
+    for x, y in zip(ra, rb):
+        table[index[x], index[y]] += 1
+    # statsmodels' weights are distances between category positions; passing the category values themselves
+    # keeps unequal gaps (e.g. 3.0 and 4.5 with nothing in between) at their real distance.
+    result = cohens_kappa(table, weights=np.array(categories), wt="linear")
+    return _float_or_none(result.kappa)
+
+
+def round_to_step(values: Sequence[float], step: float = 0.5) -> list:
+    """Round half up to a multiple of `step` (Python's round() would send 4.25 to 4.0 with step 0.5)."""
+    return [math.floor(v / step + 0.5) * step for v in values]
+
+
+# --- score errors ------------------------------------------------------------------------------------------------
+
+def median_iqr(values: Sequence[float]) -> tuple:
+    """(median, 25th percentile, 75th percentile) with linear interpolation (numpy's default)."""
+    if len(values) == 0:
+        return None, None, None
+    q25, q50, q75 = np.percentile(np.asarray(values, dtype=float), [25, 50, 75], method="linear")
+    return float(q50), float(q25), float(q75)
+
+
+def mean_absolute_error(predicted: Sequence[float], reference: Sequence[float]) -> Optional[float]:
+    if len(predicted) == 0:
+        return None
+    return float(np.mean(np.abs(np.asarray(predicted, dtype=float) - np.asarray(reference, dtype=float))))
+
+
+def spearman(a: Sequence[float], b: Sequence[float]) -> Optional[float]:
+    if len(a) < 2 or len(set(a)) < 2 or len(set(b)) < 2:
+        return None
+    return _float_or_none(scipy_stats.spearmanr(a, b).statistic)
+
+
+def pearson(a: Sequence[float], b: Sequence[float]) -> Optional[float]:
+    if len(a) < 2 or len(set(a)) < 2 or len(set(b)) < 2:
+        return None
+    return _float_or_none(scipy_stats.pearsonr(a, b).statistic)
+
+
+# --- paired comparisons of two models ----------------------------------------------------------------------------
+
+def mcnemar_test(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> dict:
+    """McNemar's chi-square test with continuity correction on paired per-item correctness of two models.
+
+    Returns {"statistic", "p_value", "a_only", "b_only"} (discordant counts: a right and b wrong, and vice versa).
+    """
+    if len(correct_a) != len(correct_b):
+        raise ValueError("paired comparison needs the same items for both models")
+    a_only = sum(1 for x, y in zip(correct_a, correct_b) if x and not y)
+    b_only = sum(1 for x, y in zip(correct_a, correct_b) if y and not x)
+    both = sum(1 for x, y in zip(correct_a, correct_b) if x and y)
+    neither = len(correct_a) - a_only - b_only - both
+    if a_only + b_only == 0:
+        return {"statistic": 0.0, "p_value": 1.0, "a_only": 0, "b_only": 0}
+    result = mcnemar([[both, a_only], [b_only, neither]], exact=False, correction=True)
+    return {"statistic": float(result.statistic), "p_value": float(result.pvalue), "a_only": a_only, "b_only": b_only}
+
+
+def wilcoxon_abs_errors(errors_a: Sequence[float], errors_b: Sequence[float]) -> dict:
+    """Wilcoxon signed-rank test (two-sided) on the paired absolute errors of two judges on the same items.
+
+    Zero differences are dropped (scipy's default "wilcox" method). {"statistic", "p_value"}; p = 1 when all
+    paired absolute errors are equal.
+    """
+    abs_a = np.abs(np.asarray(errors_a, dtype=float))
+    abs_b = np.abs(np.asarray(errors_b, dtype=float))
+    if abs_a.shape != abs_b.shape:
+        raise ValueError("paired comparison needs the same items for both judges")
+    if not np.any(abs_a != abs_b):
+        return {"statistic": 0.0, "p_value": 1.0}
+    result = scipy_stats.wilcoxon(abs_a, abs_b, zero_method="wilcox", alternative="two-sided")
+    return {"statistic": float(result.statistic), "p_value": float(result.pvalue)}

@@ -1,0 +1,122 @@
+"""LLM-as-a-Clinical-Judge: grade other models' diagnosis / treatment answers 1-5, compared with expert scores.
+
+Paper protocol per subset: consensus = mean of the runs' scores; error = consensus - HumanEvalScore; median and
+IQR (linear percentiles) of the error overall, per clinical specialty and per case frequency; MAE, Spearman and
+Pearson of consensus vs experts; ICC(3,k) across runs. A run whose answer holds no readable score is left out of
+its item's consensus; an item with no readable score at all is left out of the statistics (counted in
+"unscored_items"); ICC(3,k) uses the items scored in every run.
+"""
+
+import math
+from collections import defaultdict
+
+from mlxclin import stats
+from mlxclin.errors import MlxclinError
+from mlxclin.parsing import parse_score
+from mlxclin.tasks.base import Item, Task, register_task
+
+_BARE_SCORE = {f"{v / 2:g}" for v in range(2, 11)} | {f"{v / 2:.1f}" for v in range(2, 11)}
+
+
+def _error_summary(errors: list) -> dict:
+    median, q25, q75 = stats.median_iqr(errors)
+    return {"n": len(errors), "median_error": median, "iqr_low": q25, "iqr_high": q75,
+            "mae": stats.mean_absolute_error(errors, [0.0] * len(errors))}
+
+
+@register_task
+class JudgeTask(Task):
+    name = "judge"
+    aliases = ("clinical-judge",)
+    subsets = ("diagnosis", "treatment")
+
+    def data_file(self, subset=""):
+        return f"judge_{subset}.csv"
+
+    def required_columns(self, subset=""):
+        return ("Clinical specialty", "disease_GT", "Frequency", "Disease_description", "HumanEvalScore")
+
+    def items_from_table(self, table, subset):
+        items = []
+        for number, row in enumerate(table.rows, start=1):
+            specialty = str(row["Clinical specialty"]).strip()
+            if not specialty:
+                continue   # trailing spreadsheet debris
+            try:
+                human = float(str(row["HumanEvalScore"]).strip())
+            except ValueError:
+                human = math.nan
+            if math.isnan(human):
+                raise MlxclinError(f"{table.path} row {number}: HumanEvalScore {row['HumanEvalScore']!r} "
+                                   f"is not a number")
+            items.append(Item(f"{subset}:{number}", {
+                "description": str(row["Disease_description"]).strip(),
+                "disease": str(row["disease_GT"]).strip(),
+                "specialty": specialty,
+                "frequency": " ".join(str(row["Frequency"]).split()).lower(),   # "Less Frequent" / "less frequent"
+                "graded_model": str(row.get("Model", "")).strip(),
+                "human_score": human,
+            }, subset=subset, row=row))
+        return items
+
+    def build_messages(self, item, prompt):
+        return prompt.messages(description=item.fields["description"], disease=item.fields["disease"],
+                               specialty=item.fields["specialty"])
+
+    def parse(self, item, completion):
+        answer = (completion.final or "").strip()
+        score = parse_score(answer)
+        if score is None:
+            match_type = "no_match"
+        else:
+            match_type = "exact" if answer in _BARE_SCORE else "normalized"
+        return {"prediction": score, "match_type": match_type}
+
+    def gold(self, item):
+        return item.fields["human_score"]
+
+    def score(self, item, parsed):
+        return {"score": parsed["prediction"]}
+
+    def aggregate(self, items, samples, runs):
+        by_subset = defaultdict(list)
+        for item in items:
+            by_subset[item.subset].append(item)
+        run_scores = {item.id: [None] * runs for item in items}
+        for sample in samples:
+            if sample["item_id"] in run_scores and 0 <= sample["run"] < runs:
+                run_scores[sample["item_id"]][sample["run"]] = sample.get("score")
+        return {"subsets": {subset: self._subset_metrics(by_subset[subset], run_scores)
+                            for subset in self.subsets if subset in by_subset}}
+
+    def _subset_metrics(self, items, run_scores):
+        consensus, human, errors, complete_rows = [], [], [], []
+        specialty_errors, frequency_errors = defaultdict(list), defaultdict(list)
+        unparsed = unscored = 0
+        for item in items:
+            scores = run_scores[item.id]
+            parsed = [s for s in scores if s is not None]
+            unparsed += len(scores) - len(parsed)
+            if not parsed:
+                unscored += 1
+                continue
+            if len(parsed) == len(scores):
+                complete_rows.append(parsed)
+            mean = sum(parsed) / len(parsed)
+            error = mean - item.fields["human_score"]
+            consensus.append(mean)
+            human.append(item.fields["human_score"])
+            errors.append(error)
+            specialty_errors[item.fields["specialty"]].append(error)
+            frequency_errors[item.fields["frequency"]].append(error)
+        metrics = _error_summary(errors)
+        metrics.update({
+            "spearman": stats.spearman(consensus, human),
+            "pearson": stats.pearson(consensus, human),
+            "icc3k": stats.icc3k(complete_rows) if complete_rows else None,
+            "groups": {k: _error_summary(v) for k, v in sorted(specialty_errors.items())},
+            "frequency": {k: _error_summary(v) for k, v in sorted(frequency_errors.items())},
+            "unparsed_runs": unparsed,
+            "unscored_items": unscored,
+        })
+        return metrics

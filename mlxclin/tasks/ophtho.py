@@ -1,0 +1,56 @@
+"""LLM-as-a-Specialist: ophthalmology multiple-choice questions with one or several correct letters.
+
+A run is correct when the set of letters read from the answer equals the gold set (`GT`, e.g. "BCDE"). Groups:
+question `Type` (Diagnosis / Management) and `Type / Topic`.
+"""
+
+from mlxclin.parsing import DEFAULT_LETTERS, option_letters, parse_letters
+from mlxclin.tasks.base import Item, register_task
+from mlxclin.tasks.choice import ChoiceTask
+
+
+def gold_letters(text: str) -> str:
+    return "".join(sorted({ch for ch in str(text).upper() if "A" <= ch <= "Z"}))
+
+
+@register_task
+class OphthoTask(ChoiceTask):
+    name = "ophtho"
+    aliases = ("specialist", "ophthalmology")
+
+    def data_file(self, subset=""):
+        return "ophthalmology.csv"
+
+    def required_columns(self, subset=""):
+        return ("Topic", "Type", "Question", "GT")
+
+    def items_from_table(self, table, subset):
+        items = []
+        has_id = "id" in table.columns
+        for number, row in enumerate(table.rows, start=1):
+            gold = gold_letters(row["GT"])
+            if not gold:
+                continue   # the released sheet ends with summary rows ("Loading...", percentages) and no GT
+            question, kind, topic = str(row["Question"]).strip(), str(row["Type"]).strip(), str(row["Topic"]).strip()
+            # Letters a reply may use: those the question offers (A-I when no option line is recognised), plus the
+            # gold ones in case an option line has a layout the option reader misses.
+            letters = "".join(sorted(set(option_letters(question) or DEFAULT_LETTERS) | set(gold)))
+            items.append(Item(str(row["id"]).strip() if has_id else str(number), {
+                "question": question,
+                "gold": gold,
+                "letters": letters,
+                "type": kind,
+                "topic": topic,
+                "groups": [kind, f"{kind} / {topic}"],
+            }, row=row))
+        return items
+
+    def build_messages(self, item, prompt):
+        return prompt.messages(question=item.fields["question"])
+
+    def parse(self, item, completion):
+        letters, match_type = parse_letters(completion.final or "", item.fields["letters"])
+        return {"prediction": letters, "match_type": match_type}
+
+    def score(self, item, parsed):
+        return {"correct": bool(parsed["prediction"]) and parsed["prediction"] == item.fields["gold"]}

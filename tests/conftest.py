@@ -1,0 +1,89 @@
+"""Shared test fixtures. Each block says which tests it serves; append new blocks rather than editing these."""
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+# --- clinical tasks / eval (tests/test_tasks_*.py, test_eval_*.py, test_data.py) ----------------------------------
+
+# The reference copy of the released benchmark data sits beside the checkout (../shared), never inside it.
+CLINICAL_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "clinical"
+
+
+@pytest.fixture
+def clinical_data_dir() -> Path:
+    """The shared clinical data folder; tests using it skip cleanly where it is absent."""
+    if not (CLINICAL_DATA_DIR / "eurorad_test.csv").is_file():
+        pytest.skip(f"shared clinical data not found at {CLINICAL_DATA_DIR}")
+    return CLINICAL_DATA_DIR
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def run_mlxclin(capsys):
+    """Call the CLI in-process like the console script does: run_mlxclin("eval", "--task", ...) -> CliResult."""
+    from mlxclin.cli import main
+
+    def run(*args) -> CliResult:
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+    return run
+
+
+@pytest.fixture
+def eval_offline_cache(tmp_path, monkeypatch) -> Path:
+    """An empty mlxclin cache with downloads disabled: fetch-by-name must fail fast, never touch the network."""
+    cache = tmp_path / "mlxclin-cache"
+    monkeypatch.setenv("MLXCLIN_CACHE", str(cache))
+    monkeypatch.setenv("MLXCLIN_OFFLINE", "1")
+    return cache
+
+
+def _write_csv(path: Path, header: list, rows: list) -> Path:
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture
+def write_csv():
+    """write_csv(path, header, rows) -> path: a UTF-8 CSV for task tests."""
+    return _write_csv
+
+
+EURORAD_HEADER = ["case_id", "Section", "PostDescription", "DifferentialDiagnosisList", "FinalDiagnosis",
+                  "DiseaseLeak", "m-1", "m-2", "m-3"]
+
+
+@pytest.fixture
+def tiny_eurorad_csv(tmp_path) -> Path:
+    """Four Eurorad-like cases with stored answers of one model in columns m-1..m-3.
+
+    Scored as stored: 101 right 3/3 (exact, normalized x2); 102 right 2/3 (comma-bearing gold, one mojibake
+    answer); 103 wrong 1/3 (one empty answer); 104 (section merged into Others) wrong 1/3 because run 1 says
+    "Pseudoaneurysms", a fuzzy match of the gold that only --map-options turns into a correct answer.
+    """
+    rows = [
+        ["101.0", "Chest imaging", "History: cough. Findings: mass.", "Lung cancer, Pneumonia, Lymphoma",
+         "Lung cancer", "NO", "Lung cancer", "lung cancer", "Lung  Cancer."],
+        ["102.0", "Neuroradiology", "History: seizures.", "Meningioma, Sturge–Weber syndrome, type 1, Glioma",
+         "Sturge–Weber syndrome, type 1", "NO", "Sturgeâ€“Weber syndrome, type 1", "Glioma",
+         "Sturge-Weber syndrome, type 1"],
+        ["103.0", "Abdominal imaging", "History: pain.", "Appendicitis, Diverticulitis",
+         "Appendicitis", "NO", "", "Diverticulitis", "Appendicitis"],
+        ["104.0", "Interventional radiology", "History: bleeding.", "Pseudoaneurysm, Haematoma",
+         "Pseudoaneurysm", "NO", "Pseudoaneurysm", "Pseudoaneurysms", "Haematoma"],
+    ]
+    return _write_csv(tmp_path / "eurorad_tiny.csv", EURORAD_HEADER, rows)

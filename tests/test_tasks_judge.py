@@ -1,0 +1,94 @@
+import pytest
+
+from mlxclin import stats
+from mlxclin.backends.base import Completion
+from mlxclin.errors import MlxclinError
+from mlxclin.tasks import get_task
+
+HEADER = ["Clinical specialty", "disease_GT", "Frequency", "Model", "Disease_description", "HumanEvalScore",
+          "j1", "j2", "j3"]
+DESCRIPTION = "Diagnosis Task: chest pain.\n \n  True Disease: {d}\n \n  Model Output:1. {d}"
+
+
+@pytest.fixture
+def tiny_judge_csv(tmp_path, write_csv):
+    rows = [
+        ["Internal Medicine", "Angina", "Frequent", "GPT-4", DESCRIPTION.format(d="Angina"), "4.5", "5", "4", "4.5"],
+        ["Internal Medicine", "Gout", "frequent", "GPT-4", DESCRIPTION.format(d="Gout"), "3", "4", "Score: 4", "3.5"],
+        ["Neurology", "ALS", "Rare", "GPT-4o", DESCRIPTION.format(d="ALS"), "5", "5", "n/a", "4"],
+        ["Neurology", "MS", "Less Frequent", "GPT-4o", DESCRIPTION.format(d="MS"), "2.25", "", "", ""],
+        ["Pediatrics", "Croup", "rare", "GPT-4o", DESCRIPTION.format(d="Croup"), "4", "3", "3", "3.5"],
+        ["", "", "", "", "", "", "", "", ""],
+        ["", "", "", "", "", "", "mean", "4.1", ""],          # trailing spreadsheet debris
+    ]
+    return write_csv(tmp_path / "judge_diagnosis.csv", HEADER, rows)
+
+
+def test_items_skip_debris_and_normalize_frequency(tiny_judge_csv):
+    items = get_task("judge").load_items(tiny_judge_csv, "diagnosis")
+    assert len(items) == 5
+    assert items[0].id == "diagnosis:1" and items[0].subset == "diagnosis"
+    assert [i.fields["frequency"] for i in items] == ["frequent", "frequent", "rare", "less frequent", "rare"]
+    assert items[3].fields["human_score"] == 2.25
+
+
+def test_a_row_without_expert_score_is_a_one_line_error(tmp_path, write_csv):
+    path = write_csv(tmp_path / "j.csv", HEADER, [["Surgery", "x", "Rare", "m", "d", "", "1", "2", "3"]])
+    with pytest.raises(MlxclinError, match="row 1: HumanEvalScore '' is not a number"):
+        get_task("judge").load_items(path, "diagnosis")
+
+
+@pytest.mark.parametrize("answer, score, match_type", [
+    ("4.5", 4.5, "exact"), ("5", 5.0, "exact"), ("3.0", 3.0, "exact"),
+    ("Score: 4", 4.0, "normalized"), ("I would rate this 2.5 out of 5.", 2.5, "normalized"),
+    ("", None, "no_match"), ("n/a", None, "no_match"), ("4.25", None, "no_match"), ("7", None, "no_match"),
+])
+def test_parse_scores(tiny_judge_csv, answer, score, match_type):
+    task = get_task("judge")
+    item = task.load_items(tiny_judge_csv, "diagnosis")[0]
+    parsed = task.parse(item, Completion(id="x", final=answer, format="api"))
+    assert parsed == {"prediction": score, "match_type": match_type}
+    assert task.score(item, parsed) == {"score": score}
+
+
+def test_messages_carry_the_whole_description(tiny_judge_csv):
+    task = get_task("judge")
+    item = task.load_items(tiny_judge_csv, "diagnosis")[0]
+    _, user = task.build_messages(item, task.load_prompt("diagnosis"))
+    assert "True Disease: Angina" in user["content"] and "Model Output:1. Angina" in user["content"]
+
+
+def _samples(task, items):
+    samples = []
+    for item in items:
+        for run, column in enumerate(["j1", "j2", "j3"]):
+            parsed = task.parse(item, Completion(id="x", final=item.row[column], format="replay"))
+            samples.append({"item_id": item.id, "run": run, **task.score(item, parsed)})
+    return samples
+
+
+def test_aggregate_consensus_errors_and_groups(tiny_judge_csv):
+    task = get_task("judge")
+    items = task.load_items(tiny_judge_csv, "diagnosis")
+    m = task.aggregate(items, _samples(task, items), 3)["subsets"]["diagnosis"]
+    # consensus 4.5, 23/6, 4.5 (two readable runs), -, 19/6 -> errors 0, 5/6, -1/2, -5/6
+    assert m["n"] == 4 and m["unscored_items"] == 1 and m["unparsed_runs"] == 4
+    assert m["median_error"] == pytest.approx(-0.25)
+    assert m["iqr_low"] == pytest.approx(-5 / 6 + 0.75 * (1 / 3))       # linear percentile at position 0.75
+    assert m["iqr_high"] == pytest.approx(0.25 * 5 / 6)                 # position 2.25
+    assert m["mae"] == pytest.approx((0 + 5 / 6 + 0.5 + 5 / 6) / 4)
+    assert m["icc3k"] == pytest.approx(stats.icc3k([[5, 4, 4.5], [4, 4, 3.5], [3, 3, 3.5]]))
+    assert m["pearson"] == pytest.approx(stats.pearson([4.5, 23 / 6, 4.5, 19 / 6], [4.5, 3, 5, 4]))
+    assert {k: v["n"] for k, v in m["groups"].items()} == {"Internal Medicine": 2, "Neurology": 1, "Pediatrics": 1}
+    assert m["groups"]["Internal Medicine"]["median_error"] == pytest.approx(5 / 12)
+    assert {k: v["n"] for k, v in m["frequency"].items()} == {"frequent": 2, "rare": 2}
+
+
+def test_subsets_are_aggregated_separately(tiny_judge_csv):
+    task = get_task("judge")
+    diagnosis = task.load_items(tiny_judge_csv, "diagnosis")
+    treatment = task.load_items(tiny_judge_csv, "treatment")[:2]
+    metrics = task.aggregate(diagnosis + treatment, _samples(task, diagnosis + treatment), 3)
+    assert list(metrics["subsets"]) == ["diagnosis", "treatment"]
+    assert metrics["subsets"]["treatment"]["n"] == 2
+    assert metrics["subsets"]["diagnosis"]["n"] == 4
