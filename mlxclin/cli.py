@@ -17,6 +17,10 @@ COMMANDS = {
     "convert": ("convert", "Convert a Hugging Face gpt-oss checkpoint to MLX with a quantization recipe."),
     "doctor": ("doctor", "Report the machine, MLX, the Harmony vocabulary and which models fit."),
     "eval": ("eval", "Evaluate a model (or replay stored predictions) on a clinical task; write metrics.json."),
+    "finetune": ("finetune", "LoRA fine-tuning (prepare, train, leakage, fuse) of gpt-oss on clinical cases."),
+    "traces": ("traces", "Generate reasoning traces for training cases with a teacher model."),
+    "report": ("report", "Tables, plots and an offline HTML report from run directories, with published baselines."),
+    "compare": ("compare", "Paired comparison of two runs of the same task (McNemar / Wilcoxon, Holm)."),
 }
 
 

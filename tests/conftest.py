@@ -87,3 +87,33 @@ def tiny_eurorad_csv(tmp_path) -> Path:
          "Pseudoaneurysm", "NO", "Pseudoaneurysm", "Pseudoaneurysms", "Haematoma"],
     ]
     return _write_csv(tmp_path / "eurorad_tiny.csv", EURORAD_HEADER, rows)
+
+
+# --- toy gpt-oss checkpoints (model, convert, backend, eval, finetune tests) ---------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _offline_harmony_vocab(tmp_path_factory):
+    """Every test runs offline: openai-harmony reads o200k from our materialized copy, never the network."""
+    import os
+
+    from mlxclin.vocab import vocab_dir
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ["TIKTOKEN_ENCODINGS_BASE"] = str(vocab_dir())
+
+
+@pytest.fixture(scope="session")
+def toy_hf_dir(tmp_path_factory) -> Path:
+    """The default toy gpt-oss checkpoint in Hugging Face layout (MXFP4 experts, 2 shards, real tokenizer)."""
+    from mlxclin.models.toy import write_toy_checkpoint
+
+    return write_toy_checkpoint(tmp_path_factory.mktemp("toy") / "hf")
+
+
+@pytest.fixture(scope="session")
+def toy_mlx_dir(toy_hf_dir, tmp_path_factory) -> Path:
+    """toy_hf_dir converted with the default recipe (mxfp4): the model most tests run."""
+    from mlxclin.models.convert import convert
+
+    return convert(str(toy_hf_dir), tmp_path_factory.mktemp("toy-mlx") / "mxfp4", recipe="mxfp4").path

@@ -57,3 +57,31 @@ class Backend(Protocol):
 
     def close(self) -> None:
         ...
+
+
+def split_answer(content: str, reasoning: str, stopped: bool):
+    """(reasoning, final, status, format, harmony reasoning tokens) from the text a server returned.
+
+    Reasoning can come in a separate API field (`reasoning`), as `<think>...</think>` in the content, or as raw
+    Harmony markup (local servers serving gpt-oss without a Harmony parser), which is parsed like the mlx backend's.
+    """
+    from mlxclin.harmony import looks_like_harmony, parse_completion_text
+
+    if looks_like_harmony(content):
+        parsed = parse_completion_text(content, stopped)
+        both = "\n".join(t for t in (reasoning, parsed.reasoning) if t)
+        return both, parsed.final, parsed.status, "harmony", parsed.reasoning_tokens
+    final = content
+    if "</think>" in content:  # the opening tag may sit in the prompt (templates that start the think block)
+        think, _, final = content.partition("</think>")
+        reasoning = "\n".join(t for t in (reasoning, think.replace("<think>", "", 1).strip()) if t)
+    elif "<think>" in content:  # never closed: everything after the tag is reasoning
+        before, _, think = content.partition("<think>")
+        reasoning = "\n".join(t for t in (reasoning, think.strip()) if t)
+        final = before
+    final = final.strip()
+    if not stopped:
+        status = "truncated"
+    else:
+        status = "complete" if final else "malformed"
+    return reasoning, final, status, "api", 0

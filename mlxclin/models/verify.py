@@ -39,7 +39,7 @@ PROMPTS = {
     "short": [{"role": "user", "content": "Name one cause of acute chest pain."}],
     "case": [{"role": "system", "content": "Select the single most likely diagnosis from the list."},
              {"role": "user", "content": _LONG + "\nCandidates:\nNail-patella syndrome\nOsteochondroma"}],
-    "long": [{"role": "user", "content": _LONG * 6}],
+    "long": [{"role": "user", "content": _LONG * 3}],
 }
 
 
@@ -94,8 +94,8 @@ def compare_logits(ref: np.ndarray, test: np.ndarray) -> tuple:
 
     diff = float(np.abs(ref - test).max())
     top1 = float((ref.argmax(-1) == test.argmax(-1)).mean())
-    lp, lq = log_softmax(ref.astype(np.float64), -1), log_softmax(test.astype(np.float64), -1)
-    kl = float((np.exp(lp) * (lp - lq)).sum(-1).mean())
+    lp, lq = log_softmax(ref, -1), log_softmax(test, -1)  # float32: KL resolves down to ~1e-7, enough here
+    kl = float(np.maximum((np.exp(lp) * (lp - lq)).sum(-1), 0).mean())
     return diff, top1, kl
 
 

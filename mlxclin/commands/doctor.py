@@ -1,0 +1,82 @@
+"""`mlxclin doctor`: what this machine can run, and what to change so it can run more."""
+
+import json
+
+import click
+
+# Weights on disk after `mlxclin convert --recipe mxfp4` (MXFP4 experts, bf16 rest), in GB.
+KNOWN_MODELS = {"gpt-oss-20b (mxfp4)": 13.0, "gpt-oss-120b (mxfp4)": 61.0}
+KV_HEADROOM_GB = 4.0  # KV cache + activations for a few 4k-token requests, plus the runtime itself
+
+
+def fit_table(info: dict) -> dict:
+    """model -> {"needs_gb", "fits", "fits_after_wired_limit"} against this machine's usable memory."""
+    usable = info["max_recommended_working_set_gb"] or info["memory_gb"] * 0.75
+    ceiling = info["memory_gb"] - 8.0  # leave the OS ~8 GB even with a raised wired limit
+    out = {}
+    for name, gb in KNOWN_MODELS.items():
+        need = gb + KV_HEADROOM_GB
+        out[name] = {"needs_gb": need, "fits": need <= usable,
+                     "fits_after_wired_limit": info["unified_memory"] and need <= ceiling}
+    return out
+
+
+def collect() -> dict:
+    from mlxclin.device import device_info
+    from mlxclin.vocab import VOCAB_FILE, vocab_dir
+
+    info = dict(device_info())
+    try:
+        folder = vocab_dir(materialize=False)
+        info["harmony_vocab_offline"] = folder is not None or _can_materialize()
+        info["harmony_vocab_path"] = str(folder / VOCAB_FILE) if folder else None
+    except Exception:
+        info["harmony_vocab_offline"], info["harmony_vocab_path"] = False, None
+    info["models"] = fit_table(info)
+    info["advice"] = advice(info)
+    return info
+
+
+def _can_materialize() -> bool:
+    from mlxclin.vocab import _bpe_openai_gz
+
+    return _bpe_openai_gz() is not None
+
+
+def advice(info: dict) -> list:
+    tips = []
+    if not info["metal"]:
+        tips.append("no Metal GPU: MLX runs on the CPU here (fine for tests and toy models, slow for real ones)")
+    for name, m in info["models"].items():
+        if not m["fits"] and m["fits_after_wired_limit"]:
+            mb = int((info["memory_gb"] - 8.0) * 1000)
+            tips.append(f"{name} fits if you raise the GPU wired-memory limit: sudo sysctl iogpu.wired_limit_mb={mb}")
+    if not info["harmony_vocab_offline"]:
+        tips.append("install bpe-openai (pip install bpe-openai) so the Harmony vocabulary works offline")
+    return tips
+
+
+@click.command("doctor")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def command(as_json):
+    """Report OS, chip, memory, Metal/CUDA, MLX versions, the Harmony vocabulary and which models fit."""
+    info = collect()
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    mem = f"{info['memory_gb']} GB " + ("unified memory" if info["unified_memory"] else "RAM")
+    if info["max_recommended_working_set_gb"]:
+        mem += f" ({info['max_recommended_working_set_gb']} GB usable by the GPU)"
+    rows = [("OS", f"{info['os']} ({info['machine']})"), ("chip", info["chip"]), ("memory", mem),
+            ("Metal", "yes" if info["metal"] else "no"), ("CUDA", "yes" if info["cuda"] else "no"),
+            ("mlx / mlx-lm", f"{info['mlx']} / {info['mlx_lm']} (default device {info['default_device']})"),
+            ("Harmony vocab", ("offline OK " + (info["harmony_vocab_path"] or "(from bpe-openai on first use)"))
+             if info["harmony_vocab_offline"] else "NOT available offline")]
+    for k, v in rows:
+        click.echo(f"{k:<14} {v}")
+    for name, m in info["models"].items():
+        verdict = "fits" if m["fits"] else ("fits after raising the wired limit" if m["fits_after_wired_limit"]
+                                            else "does not fit")
+        click.echo(f"{name:<22} needs ~{m['needs_gb']:.0f} GB incl. KV cache: {verdict}")
+    for tip in info["advice"]:
+        click.echo(f"advice: {tip}")

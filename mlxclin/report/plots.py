@@ -1,0 +1,132 @@
+"""Report figures (matplotlib, Agg backend), each saved as PNG and SVG.
+
+The functions here draw plain data (labels, numbers) prepared by figures.py, so they can run in worker processes
+that never load the statistics stack, and matplotlib is imported on first use so that `mlxclin report --format
+csv` and the CLI's help stay fast.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+EFFORTS = ("low", "medium", "high")
+
+
+@dataclass
+class Plot:
+    key: str
+    title: str
+    png: Optional[Path] = None     # None when skipped
+    svg: Optional[Path] = None
+    note: str = ""
+
+
+def load_matplotlib():
+    import matplotlib
+    matplotlib.use("Agg")            # files only: never a window, works without a display
+    import matplotlib.pyplot as plt
+    plt.rcParams.update({"svg.fonttype": "none", "font.size": 9, "axes.spines.top": False,
+                         "axes.spines.right": False})
+    return plt
+
+
+def _save(fig, out_dir: Path, key: str, title: str, note: str = "") -> Plot:
+    plt = load_matplotlib()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    png, svg = out_dir / f"{key}.png", out_dir / f"{key}.svg"
+    # One tight bounding box for both files: bbox_inches="tight" would lay the figure out again for each format,
+    # and drawing is most of a report's time.
+    bbox = fig.get_tightbbox().padded(0.1)
+    fig.savefig(png, dpi=100, bbox_inches=bbox)
+    fig.savefig(svg, bbox_inches=bbox)
+    plt.close(fig)
+    return Plot(key, title, png, svg, note)
+
+
+def _ylabel(task: str) -> str:
+    return "judge MAE vs experts (lower is better)" if task == "judge" else "accuracy % (majority of runs)"
+
+
+def _errorbar(lo, y, hi):
+    return [[y - lo], [hi - y]] if lo is not None and hi is not None else None
+
+
+def perf_scatter(panels: dict, out_dir: Path, xlabel: str, key: str, title: str, skipped: str) -> Plot:
+    """panels: task -> [(row label, x, [(series, y, ci_low, ci_high)])]; one point per model × effort."""
+    if not panels:
+        return Plot(key, title, note=skipped)
+    plt = load_matplotlib()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 3.6), squeeze=False)
+    for ax, (task, points) in zip(axes[0], panels.items()):
+        for label, x, series in points:
+            for name, y, lo, hi in series:
+                ax.errorbar([x], [y], yerr=_errorbar(lo, y, hi), fmt="o", capsize=3)
+                ax.annotate(label + (f" ({name})" if task == "judge" else ""), (x, y), fontsize=7,
+                            xytext=(4, 4), textcoords="offset points")
+        ax.set_title(task)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(_ylabel(task))
+    fig.suptitle(title, y=1.04)
+    return _save(fig, out_dir, key, title)
+
+
+def group_heatmap(task: str, labels: list, groups: list, values: list, out_dir: Path) -> Plot:
+    """Models × groups; values[i][j] = accuracy % of model i in group j (None when absent)."""
+    key, title = f"{task}_groups_heatmap", f"{task}: accuracy % by group"
+    if not labels:
+        return Plot(key, title, note="skipped: no measured run with group results")
+    plt = load_matplotlib()
+    import numpy as np
+    matrix = np.array([[np.nan if v is None else v for v in row] for row in values], dtype=float)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.7 * len(groups) + 2.5), 0.42 * len(labels) + 2.2))
+    image = ax.imshow(matrix, cmap="RdYlGn", vmin=0, vmax=100, aspect="auto")
+    ax.set_xticks(range(len(groups)), groups, rotation=40, ha="right", fontsize=8)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    for i, row in enumerate(values):
+        for j, v in enumerate(row):
+            if v is not None:
+                ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=7)
+    fig.colorbar(image, ax=ax, label="accuracy %")
+    ax.set_title(title)
+    return _save(fig, out_dir, key, title)
+
+
+def judge_distributions(data: dict, out_dir: Path) -> Plot:
+    """data: subset -> [(row label, [per-item error])]; box plots, one panel per subset."""
+    key, title = "judge_error_distributions", "judge: error distribution (consensus − expert score)"
+    if not data:
+        return Plot(key, title, note="skipped: no judge run with samples.jsonl")
+    plt = load_matplotlib()
+    width = max(4.5, 0.9 * max(len(v) for v in data.values()) + 1.5)
+    fig, axes = plt.subplots(1, len(data), figsize=(width * len(data), 4.0), squeeze=False, sharey=True)
+    for ax, (subset, series) in zip(axes[0], sorted(data.items())):
+        ax.boxplot([errors for _, errors in series], showmeans=True)
+        ax.set_xticks(range(1, len(series) + 1), [label for label, _ in series], rotation=30, ha="right",
+                      fontsize=8)
+        ax.axhline(0.0, color="grey", linewidth=0.8, linestyle="--")
+        ax.set_title(subset)
+        ax.set_ylabel("error (points on the 1-5 scale)")
+    fig.suptitle(title, y=1.04)
+    return _save(fig, out_dir, key, title, "Box: interquartile range with median line; triangle: mean.")
+
+
+def effort_plot(panels: dict, out_dir: Path) -> Plot:
+    """panels: task -> {line label: [(effort index, y, ci_low, ci_high)]}: score by reasoning effort."""
+    key, title = "accuracy_by_effort", "score by reasoning effort"
+    if not panels:
+        return Plot(key, title, note="skipped: no model was evaluated at more than one reasoning effort")
+    plt = load_matplotlib()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False)
+    for ax, (task, lines) in zip(axes[0], panels.items()):
+        for label, points in lines.items():
+            errs = None
+            if all(p[2] is not None and p[3] is not None for p in points):
+                errs = [[p[1] - p[2] for p in points], [p[3] - p[1] for p in points]]
+            ax.errorbar([p[0] for p in points], [p[1] for p in points], yerr=errs, marker="o", capsize=3,
+                        label=label)
+        ax.set_xticks(range(len(EFFORTS)), EFFORTS)
+        ax.set_title(task)
+        ax.set_ylabel(_ylabel(task))
+        ax.legend(fontsize=7)
+    fig.suptitle(title, y=1.04)
+    return _save(fig, out_dir, key, title)

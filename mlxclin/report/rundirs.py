@@ -1,0 +1,138 @@
+"""Reading run directories for reports: config.json, metrics.json, samples.jsonl and (live runs) perf.json.
+
+Reports read files only, never a live process's memory, so any run directory can be reported on later or on
+another machine. Everything bad about a run directory becomes a one-line MlxclinError naming the path.
+"""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from mlxclin.errors import MlxclinError
+from mlxclin.evaluate import METRICS_FILE, SAMPLES_FILE
+
+CONFIG_FILE = "config.json"
+PERF_FILE = "perf.json"
+UNKNOWN_EFFORT = "unknown"   # what a replay records: a stored answer's effort is whatever its model used
+
+
+def _read_json(path: Path, what: str) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise MlxclinError(f"{path} is not valid JSON ({e.msg} at line {e.lineno}); the {what} is damaged")
+    except UnicodeDecodeError:
+        raise MlxclinError(f"{path} is not UTF-8 text; the {what} is damaged")
+    if not isinstance(data, dict):
+        raise MlxclinError(f"{path} should hold a JSON object, found {type(data).__name__}")
+    return data
+
+
+@dataclass
+class RunDir:
+    path: Path
+    config: dict
+    metrics: dict
+    perf: Optional[dict]
+    _samples: Optional[list] = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def task(self) -> str:
+        return self.metrics["task"]
+
+    @property
+    def model(self) -> str:
+        return self.metrics["model"]
+
+    @property
+    def backend(self) -> str:
+        return self.config.get("backend") or ("replay" if self.config.get("replay_columns") else "unknown")
+
+    def effort_blocks(self) -> dict:
+        """effort -> metrics contract block. Several efforts live under "by_effort"; a single effort is the
+        top-level block, its effort named by "effort" (run engine) or config.json (replay: "unknown")."""
+        by_effort = self.metrics.get("by_effort")
+        if isinstance(by_effort, dict) and by_effort:
+            return {str(effort): block for effort, block in by_effort.items()}
+        effort = self.metrics.get("effort") or self.config.get("effort") or UNKNOWN_EFFORT
+        return {str(effort): {k: v for k, v in self.metrics.items() if k != "by_effort"}}
+
+    def perf_for(self, effort: str) -> Optional[dict]:
+        efforts = (self.perf or {}).get("efforts") or {}
+        return efforts.get(effort)
+
+    def info(self, key: str):
+        """A run-level fact (device, model_size_bytes) from perf.json, else config.json."""
+        value = (self.perf or {}).get(key)
+        return value if value is not None else self.config.get(key)
+
+    def data_hashes(self) -> dict:
+        """subset -> sha256 of the data file the run read (empty when config.json does not say)."""
+        data = self.config.get("data") or {}
+        return {s: d.get("sha256") for s, d in data.items() if isinstance(d, dict) and d.get("sha256")}
+
+    def has_samples(self) -> bool:
+        return (self.path / SAMPLES_FILE).is_file()
+
+    def samples(self) -> list:
+        """samples.jsonl, read once; [] when the run directory has none (tables still work, paired tests not)."""
+        if self._samples is None:
+            path = self.path / SAMPLES_FILE
+            self._samples = []
+            if path.is_file():
+                lines = [(n, line) for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                         if line.strip()]
+                for index, (number, line) in enumerate(lines):
+                    try:
+                        self._samples.append(json.loads(line))
+                    except json.JSONDecodeError:
+                        # A run killed mid-write can leave a torn last line: the engine resumes past it, and
+                        # so do we; a torn line anywhere else means the file is damaged.
+                        if index != len(lines) - 1:
+                            raise MlxclinError(f"{path} line {number} is not valid JSON")
+        return self._samples
+
+
+def _check_metrics(path: Path, metrics: dict) -> None:
+    for key in ("task", "model"):
+        if not metrics.get(key):
+            raise MlxclinError(f"{path} has no {key!r}; is it a metrics.json written by mlxclin eval?")
+    blocks = metrics.get("by_effort") or {"": metrics}
+    for block in blocks.values():
+        if not isinstance(block, dict) or ("accuracy" not in block and "subsets" not in block):
+            raise MlxclinError(f"{path} has neither 'accuracy' nor 'subsets'; is it a metrics.json written by "
+                               f"mlxclin eval?")
+
+
+def load_run(path) -> RunDir:
+    path = Path(path)
+    if not path.exists():
+        raise MlxclinError(f"run directory {path} does not exist")
+    if not path.is_dir():
+        raise MlxclinError(f"{path} is not a directory; pass run directories written by mlxclin eval --out")
+    metrics_path = path / METRICS_FILE
+    if not metrics_path.is_file():
+        raise MlxclinError(f"{path} has no {METRICS_FILE}; is it a run directory written by mlxclin eval --out?")
+    metrics = _read_json(metrics_path, "metrics file")
+    _check_metrics(metrics_path, metrics)
+    config = _read_json(path / CONFIG_FILE, "run configuration") if (path / CONFIG_FILE).is_file() else {}
+    perf = _read_json(path / PERF_FILE, "performance record") if (path / PERF_FILE).is_file() else None
+    return RunDir(path=path, config=config, metrics=metrics, perf=perf)
+
+
+def load_runs(paths) -> list:
+    if not paths:
+        raise MlxclinError("no run directories given")
+    runs, seen = [], set()
+    for p in paths:
+        resolved = Path(p).resolve()
+        if resolved in seen:
+            raise MlxclinError(f"run directory {p} is given twice")
+        seen.add(resolved)
+        runs.append(load_run(p))
+    return runs
