@@ -13,9 +13,11 @@ from mlxclin import __version__
 
 # name -> (module under mlxclin.commands, one-line help shown by `mlxclin --help`)
 COMMANDS = {
+    "demo": ("demo", "Toy gpt-oss -> convert -> generate -> eval on every task -> report, in minutes on a CPU."),
     "toy-model": ("toy_model", "Write a tiny random gpt-oss checkpoint in the real Hugging Face layout."),
     "convert": ("convert", "Convert a Hugging Face gpt-oss checkpoint to MLX with a quantization recipe."),
     "doctor": ("doctor", "Report the machine, MLX, the Harmony vocabulary and which models fit."),
+    "generate": ("generate", "Generate one reply (reasoning and answer apart) with speed and memory."),
     "eval": ("eval", "Evaluate a model (or replay stored predictions) on a clinical task; write metrics.json."),
     "finetune": ("finetune", "LoRA fine-tuning (prepare, train, leakage, fuse) of gpt-oss on clinical cases."),
     "traces": ("traces", "Generate reasoning traces for training cases with a teacher model."),

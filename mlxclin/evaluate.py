@@ -12,6 +12,9 @@ from pathlib import Path
 
 from mlxclin.backends.base import Request
 
+# per-request speed and memory fields a backend fills in (None where it cannot measure them)
+PERF_FIELDS = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "ttft_s", "prefill_tps", "decode_tps",
+               "latency_s", "peak_memory_gb", "rss_gb")
 SAMPLES_FILE = "samples.jsonl"
 METRICS_FILE = "metrics.json"
 
@@ -48,12 +51,20 @@ def score_completion(task, item, request, completion) -> dict:
         "status": completion.status,
         "finish_reason": completion.finish_reason,
         "format": completion.format,
+        "seed": request.seed,
+        "reasoning": completion.reasoning,
+        **{k: getattr(completion, k) for k in PERF_FIELDS},
     }
     if completion.error:
         sample["error"] = completion.error
     if completion.extra:
         sample["extra"] = completion.extra
     return sample
+
+
+def is_unparsed(sample: dict) -> bool:
+    """No answer could be read from the output (empty, unmatched option, no letters, no score)."""
+    return sample.get("prediction") in (None, "", [], ()) or sample.get("match_type") in ("no_match", "unparsed")
 
 
 def score_completions(task, items: list, requests: list, completions: list) -> list:

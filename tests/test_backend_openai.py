@@ -333,3 +333,21 @@ def test_mlx_lm_server_renders_the_effort_into_the_template(mlx_lm_server):
     # The top-level `reasoning_effort` alone (server_kind "cloud") is ignored by mlx_lm.server: the template falls
     # back to its default, "medium". This is why local servers get chat_template_kwargs.
     assert greedy(mlx_lm_server, "low", server_kind="cloud").text == text["medium"]
+
+
+@pytest.mark.slow
+def test_eval_through_mlx_lm_server_writes_a_valid_run_dir(mlx_lm_server, run_mlxclin, tiny_eurorad_csv, tmp_path):
+    out = tmp_path / "run"
+    result = run_mlxclin("eval", "--task", "eurorad", "--backend", "openai", "--base-url", mlx_lm_server,
+                         "--model", "default_model", "--data", tiny_eurorad_csv, "--runs", "2", "--max-tokens", "8",
+                         "--temperature", "0", "--effort", "high", "--out", out, "--quiet")
+    assert result.exit_code == 0, result.stderr
+    samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert len(samples) == 8 and all(s["status"] != "error" for s in samples)
+    assert all(s["prompt_tokens"] > 0 and s["latency_s"] > 0 for s in samples)
+    metrics = json.loads((out / "metrics.json").read_text())
+    perf = json.loads((out / "perf.json").read_text())
+    config = json.loads((out / "config.json").read_text())
+    assert metrics["n_items"] == 4 and metrics["effort"] == "high"
+    assert perf["backend"] == "openai" and perf["efforts"]["high"]["n_samples"] == 8
+    assert config["base_url"] == mlx_lm_server

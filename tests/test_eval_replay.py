@@ -54,15 +54,16 @@ def test_eval_replay_writes_samples_metrics_and_config(tiny_eurorad_csv, tmp_pat
 
     samples = [json.loads(line) for line in (out / "samples.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(samples) == 12
-    assert [(s["item_id"], s["run"]) for s in samples[:4]] == [("101", 0), ("101", 1), ("101", 2), ("102", 0)]
-    first = samples[3]
+    # run-major: every item once per run, runs in order (the run engine resumes run by run)
+    assert [(s["item_id"], s["run"]) for s in samples[:5]] == [("101", 0), ("102", 0), ("103", 0), ("104", 0), ("101", 1)]
+    first = samples[1]
     for key in ("item_id", "run", "effort", "raw", "prediction", "match_type", "correct"):
         assert key in first
     assert first["raw"] == "Sturgeâ€“Weber syndrome, type 1" and first["correct"] is True
 
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert set(metrics) == {"task", "model", "runs", "n_items", "accuracy", "groups", "per_run_accuracy",
-                            "pass_at_k", "fleiss_kappa", "match_types"}
+                            "pass_at_k", "fleiss_kappa", "match_types", "effort"}
     assert (metrics["task"], metrics["model"], metrics["runs"], metrics["n_items"]) == ("eurorad", "m", 3, 4)
     assert set(metrics["accuracy"]) == {"pct", "ci_low", "ci_high", "correct", "n"}
 
@@ -70,12 +71,15 @@ def test_eval_replay_writes_samples_metrics_and_config(tiny_eurorad_csv, tmp_pat
     assert config["replay_columns"] == ["m-1", "m-2", "m-3"] and len(config["data"][""]["sha256"]) == 64
 
 
-def test_eval_refuses_to_overwrite_and_honours_limit_model_and_map_options(tiny_eurorad_csv, tmp_path, run_mlxclin):
+def test_eval_resumes_refuses_changed_config_and_honours_limit_model_and_map_options(tiny_eurorad_csv, tmp_path, run_mlxclin):
     out = tmp_path / "run"
     args = ["eval", "--task", "eurorad", "--backend", "replay", "--data", tiny_eurorad_csv,
             "--replay-columns", "m-1,m-2,m-3", "--out", out]
     assert run_mlxclin(*args).exit_code == 0
-    _assert_one_line_error(run_mlxclin(*args), "already holds samples.jsonl")
+    again = run_mlxclin(*args)  # the same command resumes: nothing is recomputed or duplicated
+    assert again.exit_code == 0 and "resuming" in again.stderr
+    assert len((out / "samples.jsonl").read_text(encoding="utf-8").splitlines()) == 12
+    _assert_one_line_error(run_mlxclin(*args, "--map-options"), "different settings")
     result = run_mlxclin(*args, "--overwrite", "--map-options", "--model", "mine", "--limit", "2")
     assert result.exit_code == 0, result.stderr
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
@@ -107,7 +111,7 @@ def test_eval_prompt_file_override_is_used_and_recorded(tiny_eurorad_csv, tmp_pa
     result = run_mlxclin("eval", "--task", "eurorad", "--backend", "replay", "--data", tiny_eurorad_csv,
                          "--replay-columns", "m-1", "--prompt-file", prompt, "--out", out)
     assert result.exit_code == 0, result.stderr
-    assert json.loads((out / "config.json").read_text())["prompts"][""] == str(prompt)
+    assert json.loads((out / "config.json").read_text())["prompts"][""]["source"] == str(prompt)
 
 
 def test_eval_judge_needs_a_folder_for_both_subsets(tmp_path, run_mlxclin, write_csv):
@@ -156,7 +160,7 @@ def test_offline_without_data_says_how_to_provide_it(eval_offline_cache, run_mlx
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["--backend", "mlx"], "backend mlx not available yet"),
+    (["--backend", "mlx"], "needs --model"),
     (["--backend", "replay"], "--replay-columns"),
     (["--backend", "replay", "--replay-columns", "a,b", "--runs", "3"], "does not match"),
     (["--backend", "replay", "--replay-columns", "a", "--subset", "diagnosis"], "no subset 'diagnosis'"),

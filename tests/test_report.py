@@ -257,3 +257,25 @@ def test_make_live_helper_round_trips(runs):
     # The fixture the live-column tests rely on really is read as an mlx run with a device.
     run = load_run(runs["judge_live"])
     assert run.backend == "mlx" and run.info("device")["chip"] == "Apple M3 Max"
+
+
+def test_two_runs_of_the_same_model_get_distinct_labels(runs, tmp_path):
+    again = tmp_path / "again"
+    shutil.copytree(runs["eu_alpha"], again)
+    _, rows = collect_rows([runs["eu_alpha"], again], baselines="none")
+    assert [r.label for r in rows] == ["alpha [eu-alpha]", "alpha [again]"]
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="worker processes need fork")
+def test_figures_drawn_by_worker_processes_equal_the_serial_ones(runs, tmp_path):
+    from mlxclin.report.jobs import JobPool
+    paths = [runs["eu_alpha"], runs["eu_live"], runs["judge_alpha"], runs["judge_beta"]]
+    with JobPool(workers=2) as pool:
+        parallel = build_report(paths, tmp_path / "par", baselines="none", formats=("md",), pool=pool)
+    with JobPool(workers=1) as pool:
+        serial = build_report(paths, tmp_path / "ser", baselines="none", formats=("md",), pool=pool)
+    assert [p.key for p in parallel.all_plots()] == [p.key for p in serial.all_plots()]
+    drawn = [p for p in parallel.all_plots() if p.png is not None]
+    assert len(drawn) == 5                        # heatmap, judge boxes, memory, speed, effort
+    for plot in drawn:
+        assert plot.png.read_bytes() == (tmp_path / "ser" / "plots" / plot.png.name).read_bytes()

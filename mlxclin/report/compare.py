@@ -78,15 +78,16 @@ def _perf_block(a, b, lines: list) -> None:
 
 
 def _test_line(result) -> str:
-    holm_text = f"p (Holm) {fmt.p_value(result.p_holm)} → {'significant' if result.significant else 'not significant'}"
+    verdict = "significant" if result.significant else "not significant"
+    holm_text = f"p (Holm) {fmt.p_value(result.p_holm)} → {verdict}"
     if result.test == "McNemar":
         d = result.details
         return (f"  paired on {result.n} items: A right & B wrong {d['a_only']}, B right & A wrong {d['b_only']} · "
                 f"McNemar χ² {fmt.num(result.statistic, 2)} · p {fmt.p_value(result.p_value)} · {holm_text}")
     d = result.details
     return (f"  {result.subset}, paired on {result.n} items: |error| A {fmt.num(d['mae_a'], 3)} vs B "
-            f"{fmt.num(d['mae_b'], 3)} · Wilcoxon W {fmt.num(result.statistic, 1)} · p {fmt.p_value(result.p_value)} · "
-            f"{holm_text} · weighted κ {fmt.num(d['weighted_kappa'], 3)}")
+            f"{fmt.num(d['mae_b'], 3)} · Wilcoxon W {fmt.num(result.statistic, 1)} · "
+            f"p {fmt.p_value(result.p_value)} · {holm_text} · weighted κ {fmt.num(d['weighted_kappa'], 3)}")
 
 
 def compare_text(path_a, path_b, effort=None) -> str:

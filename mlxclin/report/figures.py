@@ -50,19 +50,22 @@ def judge_errors(rows: list) -> dict:
 
 
 def effort_panels(by_task: dict) -> dict:
-    """task -> {line label: points} for every model family seen at two or more efforts."""
+    """task -> {line label: points} for every model family seen at two or more efforts. At each effort a
+    measured row wins over a reference one; a line drawing on references says so in its label."""
     panels = {}
     for task, rows in by_task.items():
         families = {}
-        for r in rows:
+        for r in sorted(rows, key=lambda r: not r.measured):
             if r.effort in EFFORT_ORDER and headline(r):
-                families.setdefault((r.family, r.measured, r.extra.get("version")), []).append(r)
+                families.setdefault(r.family, {}).setdefault(r.effort, r)
         lines = {}
-        for (family, measured, version), members in families.items():
-            if len(members) < 2:
+        for family, by_effort in families.items():
+            if len(by_effort) < 2:
                 continue
-            suffix = "" if measured else f" ({version or 'reference'})"
-            for r in sorted(members, key=lambda r: effort_rank(r.effort)):
+            members = sorted(by_effort.values(), key=lambda r: effort_rank(r.effort))
+            references = sorted({r.extra.get("version") or "reference" for r in members if not r.measured})
+            suffix = f" ({', '.join(references)})" if references else ""
+            for r in members:
                 for name, y, lo, hi in headline(r):
                     label = family + suffix + (f" {name}" if task == "judge" else "")
                     lines.setdefault(label, []).append((effort_rank(r.effort), y, lo, hi))

@@ -77,6 +77,8 @@ def _run_details(run) -> str:
 
 def report_html(report) -> str:
     nav = " ".join(f'<a href="#{anchor(task)}">{escape(s.title)}</a>' for task, s in report.sections.items())
+    if report.checks:
+        nav += ' <a href="#published">Published values</a>'
     nav += ' <a href="#runs">Runs and hardware</a>'
     if report.sample_pages:
         nav += ' <a href="#samples">Per-sample outputs</a>'
@@ -88,12 +90,17 @@ def report_html(report) -> str:
     if report.general_plots:
         body.append('<h2 id="speed">Speed, memory and reasoning effort</h2>')
         body += [plot_html(p) for p in report.general_plots]
+    checks = [t for t in report.tail_tables if t.key == "published_checks"]
+    if checks:
+        body.append('<h2 id="published">Published values, reproduced</h2>')
+        body += [table_html(t) for t in checks]
     body.append('<h2 id="runs">Runs and hardware</h2>')
-    body += [table_html(t) for t in report.tail_tables]
+    body += [table_html(t) for t in report.tail_tables if t.key != "published_checks"]
     body.append("<h3>Run configurations</h3>")
     body += [_run_details(run) for run in report.runs]
     if report.sample_pages:
         body.append('<h2 id="samples">Per-sample outputs (for error review)</h2><ul>')
-        body += [f'<li><a href="{escape(path)}">{escape(label)}</a></li>' for label, path in report.sample_pages.items()]
+        body += [f'<li><a href="{escape(path)}">{escape(label)}</a></li>'
+                 for label, path in report.sample_pages.items()]
         body.append("</ul>")
     return page(report.title, "\n".join(body))

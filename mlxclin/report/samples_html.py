@@ -68,7 +68,8 @@ def samples_page(run, rows: list) -> str:
     head = ["Item", "Subset", "Effort", "Run", "Gold", "Prediction", "Match", "Correct / score", "Final answer",
             "Reasoning", "Tokens and timing", "Error"]
     body = [EXTRA_STYLE, f"<h1>Samples: {escape(run.name)}</h1>",
-            f"<p>{escape(run.task)} · {escape(run.model)} · backend {escape(run.backend)} · {escape(str(run.path))}</p>",
+            f"<p>{escape(run.task)} · {escape(run.model)} · backend {escape(run.backend)} · "
+            f"{escape(str(run.path))}</p>",
             '<p><a href="../report.html">back to the report</a></p>',
             '<input type="checkbox" id="only-review"> <label for="only-review">show only items to review (majority '
             f'wrong; judge: consensus ≥ {REVIEW_JUDGE_ERROR:g} point from the experts)</label>']

@@ -166,7 +166,7 @@ def effort_table(task: str, rows: list):
     swept = [r for r in rows if len(families[r.family]) > 1]
     if not swept:
         return None
-    swept.sort(key=lambda r: (r.family, not r.measured, effort_rank(r.effort)))
+    swept.sort(key=lambda r: (r.family, effort_rank(r.effort), not r.measured))
     perf_cols = ["Reasoning tokens / item", "Latency p50 s", "Decode tok/s"]
     body = []
     if task == "judge":
