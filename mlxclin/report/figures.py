@@ -40,13 +40,17 @@ def heatmap_data(task: str, rows: list) -> tuple:
     return task, [r.label for r in measured], groups, values
 
 
-def judge_errors(rows: list) -> dict:
-    data = {}
+def judge_errors(rows: list) -> tuple:
+    """(subset -> [(label, per-item errors)], note for when there is nothing to draw)."""
+    data, with_samples = {}, False
     for r in rows:
         if r.measured and r.run.has_samples():
+            with_samples = True
             for subset, items in judge_outcomes(r).items():
                 data.setdefault(subset, []).append((r.label, [c - g for c, g in items.values()]))
-    return data
+    note = ("skipped: no judge item has a readable score in any run" if with_samples
+            else "skipped: no judge run with samples.jsonl")
+    return data, note
 
 
 def effort_panels(by_task: dict) -> dict:
@@ -83,7 +87,7 @@ def figure_jobs(by_task: dict, plots_dir: Path) -> list:
     jobs = []
     for task, rows in by_task.items():
         if task == "judge":
-            jobs.append((task, (plots.judge_distributions, (judge_errors(rows), plots_dir))))
+            jobs.append((task, (plots.judge_distributions, (*judge_errors(rows), plots_dir))))
         else:
             jobs.append((task, (plots.group_heatmap, (*heatmap_data(task, rows), plots_dir))))
     for metric, xlabel, key, title in (

@@ -53,7 +53,9 @@ def p_value(p) -> str:
 
 
 def gigabytes(n_bytes) -> str:
-    return MISSING if not n_bytes else f"{n_bytes / 1e9:.1f}"
+    if not n_bytes:
+        return MISSING
+    return f"{n_bytes / 1e9:.1f}" if n_bytes >= 1e9 else f"{n_bytes / 1e9:.2f}"   # a toy model is 0.08 GB
 
 
 def p50_p95(block) -> str:

@@ -48,7 +48,8 @@ def _ylabel(task: str) -> str:
 
 
 def _errorbar(lo, y, hi):
-    return [[y - lo], [hi - y]] if lo is not None and hi is not None else None
+    # max(0, ...): a Wilson bound of 0 % can come back as 1e-17 above the estimate, which matplotlib refuses.
+    return [[max(0.0, y - lo)], [max(0.0, hi - y)]] if lo is not None and hi is not None else None
 
 
 def perf_scatter(panels: dict, out_dir: Path, xlabel: str, key: str, title: str, skipped: str) -> Plot:
@@ -91,11 +92,11 @@ def group_heatmap(task: str, labels: list, groups: list, values: list, out_dir: 
     return _save(fig, out_dir, key, title)
 
 
-def judge_distributions(data: dict, out_dir: Path) -> Plot:
+def judge_distributions(data: dict, skipped: str, out_dir: Path) -> Plot:
     """data: subset -> [(row label, [per-item error])]; box plots, one panel per subset."""
     key, title = "judge_error_distributions", "judge: error distribution (consensus − expert score)"
     if not data:
-        return Plot(key, title, note="skipped: no judge run with samples.jsonl")
+        return Plot(key, title, note=skipped)
     plt = load_matplotlib()
     width = max(4.5, 0.9 * max(len(v) for v in data.values()) + 1.5)
     fig, axes = plt.subplots(1, len(data), figsize=(width * len(data), 4.0), squeeze=False, sharey=True)
@@ -121,7 +122,7 @@ def effort_plot(panels: dict, out_dir: Path) -> Plot:
         for label, points in lines.items():
             errs = None
             if all(p[2] is not None and p[3] is not None for p in points):
-                errs = [[p[1] - p[2] for p in points], [p[3] - p[1] for p in points]]
+                errs = [[max(0.0, p[1] - p[2]) for p in points], [max(0.0, p[3] - p[1]) for p in points]]
             ax.errorbar([p[0] for p in points], [p[1] for p in points], yerr=errs, marker="o", capsize=3,
                         label=label)
         ax.set_xticks(range(len(EFFORTS)), EFFORTS)

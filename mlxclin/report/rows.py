@@ -6,6 +6,7 @@ same code and can sit side by side.
 
 import re
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Optional
 
 from mlxclin.report.rundirs import UNKNOWN_EFFORT, RunDir
@@ -72,7 +73,10 @@ def assign_labels(rows: list) -> None:
     directory's name when two rows would still look the same (the same model run twice)."""
     for row in rows:
         show_effort = row.effort not in (UNKNOWN_EFFORT, "") and not row.effort_from_label
-        row.label = f"{row.model} · {row.effort}" if show_effort else row.model
+        # A live run names its model by path (/models/gpt-oss-20b-mxfp4): the folder name is what tells models
+        # apart in a table; the full path stays in the runs table.
+        name = PurePath(row.model).name if "/" in row.model and row.measured else row.model
+        row.label = f"{name} · {row.effort}" if show_effort else name
         if not row.measured:
             row.label = f"{row.label} ({row.extra.get('version') or 'reference'})"
     counts = {}
