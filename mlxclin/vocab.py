@@ -7,26 +7,18 @@ package (which ships the same file gzipped) when needed. The sha256 is checked s
 
 import functools
 import gzip
-import hashlib
 import os
 import shutil
 from pathlib import Path
 from typing import Optional
 
+from mlxclin.data import sha256_of
 from mlxclin.errors import MlxclinError
 from mlxclin.paths import cache_dir
 
 VOCAB_FILE = "o200k_base.tiktoken"
 VOCAB_SHA256 = "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"
 ENV = "TIKTOKEN_ENCODINGS_BASE"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _bpe_openai_gz() -> Optional[Path]:
@@ -56,7 +48,7 @@ def vocab_dir(materialize: bool = True) -> Optional[Path]:
     tmp = target.with_suffix(f".tmp{os.getpid()}")
     with gzip.open(gz, "rb") as src, open(tmp, "wb") as dst:
         shutil.copyfileobj(src, dst)
-    if sha256_file(tmp) != VOCAB_SHA256:
+    if sha256_of(tmp) != VOCAB_SHA256:
         tmp.unlink()
         raise MlxclinError(f"{gz} does not decompress to the expected o200k_base vocabulary (sha256 mismatch)")
     os.replace(tmp, target)  # atomic: concurrent processes never see a half-written file

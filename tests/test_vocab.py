@@ -11,7 +11,7 @@ def test_materializes_from_bpe_openai_with_checked_sha(tmp_path, monkeypatch):
     monkeypatch.setenv("TIKTOKEN_ENCODINGS_BASE", str(tmp_path / "enc"))
     folder = vocab.vocab_dir()
     assert folder == tmp_path / "enc"
-    assert vocab.sha256_file(folder / vocab.VOCAB_FILE) == vocab.VOCAB_SHA256
+    assert vocab.sha256_of(folder / vocab.VOCAB_FILE) == vocab.VOCAB_SHA256
 
 
 def test_uses_cache_dir_when_env_unset(tmp_path, monkeypatch):

@@ -69,11 +69,12 @@ class TrainByDefault(click.Group):
 @click.option("--eval-data", default=None, help="Eurorad test CSV for --eval-after (default: the released file).")
 @click.option("--eval-limit", type=int, default=None, help="--eval-after on the first N cases only.")
 @click.option("--eval-runs", type=int, default=1, show_default=True)
+@click.option("--eval-temperature", type=float, default=None, help="--eval-after sampling (default: eval's 1.0).")
 @click.option("--effort", type=click.Choice(EFFORTS), default=None,
               help="Reasoning effort for --eval-after (default: the one the data was prepared with).")
 @click.pass_context
 def command(ctx, model_path, data_dir, out_dir, config_file, resume, stop_after_step, no_progress, eval_after,
-            eval_data, eval_limit, eval_runs, effort, **overrides):
+            eval_data, eval_limit, eval_runs, eval_temperature, effort, **overrides):
     """Train LoRA adapters (attention and MoE experts) on prepared examples; or run a subcommand."""
     if ctx.invoked_subcommand is not None:
         if model_path or data_dir or out_dir:
@@ -99,7 +100,8 @@ def command(ctx, model_path, data_dir, out_dir, config_file, resume, stop_after_
     if eval_after and not result.stopped_early:
         from mlxclin.finetune.evaluation import evaluate_adapter
 
-        evaluate_adapter(model_path, out_dir, data_dir, eval_data, eval_limit, eval_runs, effort, echo=click.echo)
+        evaluate_adapter(model_path, out_dir, data_dir, eval_data, eval_limit, eval_runs, effort, eval_temperature,
+                         echo=click.echo)
 
 
 def _fmt(value) -> str:

@@ -57,10 +57,16 @@ def split_effort(model: str, effort: str) -> tuple:
     return model, effort or UNKNOWN_EFFORT, False
 
 
+def short_name(model: str) -> str:
+    """A live run names its model by path (/models/gpt-oss-20b-mxfp4): the folder name is what tells models apart
+    in a table; the full path stays in the runs table."""
+    return PurePath(model).name if "/" in model else model
+
+
 def rows_from_run(run: RunDir) -> list:
     rows = []
     for effort, block in run.effort_blocks().items():
-        family, shown_effort, from_label = split_effort(run.model, effort)
+        family, shown_effort, from_label = split_effort(short_name(run.model), effort)
         rows.append(ResultRow(
             task=run.task, model=run.model, effort=shown_effort, kind=f"measured · {run.backend}",
             source=str(run.path), metrics=block, perf=run.perf_for(effort), run=run, sample_effort=effort,
@@ -73,9 +79,7 @@ def assign_labels(rows: list) -> None:
     directory's name when two rows would still look the same (the same model run twice)."""
     for row in rows:
         show_effort = row.effort not in (UNKNOWN_EFFORT, "") and not row.effort_from_label
-        # A live run names its model by path (/models/gpt-oss-20b-mxfp4): the folder name is what tells models
-        # apart in a table; the full path stays in the runs table.
-        name = PurePath(row.model).name if "/" in row.model and row.measured else row.model
+        name = short_name(row.model) if row.measured else row.model
         row.label = f"{name} · {row.effort}" if show_effort else name
         if not row.measured:
             row.label = f"{row.label} ({row.extra.get('version') or 'reference'})"
