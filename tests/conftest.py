@@ -117,3 +117,39 @@ def toy_mlx_dir(toy_hf_dir, tmp_path_factory) -> Path:
     from mlxclin.models.convert import convert
 
     return convert(str(toy_hf_dir), tmp_path_factory.mktemp("toy-mlx") / "mxfp4", recipe="mxfp4").path
+
+
+# --- fine-tuning (tests/test_finetune*.py, tests/test_traces.py) ---------------------------------------------------
+
+FINETUNE_SYSTEM = "You are a careful radiology diagnosis selector."
+
+
+def finetune_message_row(case: str, options: list, gold: str) -> dict:
+    """One line of the released eurorad_train_messages.jsonl format."""
+    user = (case + "\n\nCandidate diagnoses (choose ONE):\n" + "\n".join(f"- {o}" for o in options)
+            + "\n\nReturn exactly one option from the list above, copied verbatim.")
+    return {"messages": [{"role": "system", "content": FINETUNE_SYSTEM, "thinking": None},
+                         {"role": "user", "content": user, "thinking": None},
+                         {"role": "assistant", "content": gold, "thinking": None}]}
+
+
+@pytest.fixture
+def finetune_jsonl(tmp_path) -> Path:
+    """Twelve training cases in the released messages format; case i has gold option i % 3."""
+    import json
+
+    options = ["Pulmonary embolism", "Pneumonia", "Lung abscess"]
+    path = tmp_path / "train_messages.jsonl"
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(12):
+            case = f"Patient {i} with chest pain. Imaging Findings: finding number {i}."
+            f.write(json.dumps(finetune_message_row(case, options, options[i % 3])) + "\n")
+    return path
+
+
+@pytest.fixture
+def short_prompt_file(tmp_path) -> Path:
+    """A compact prompt template (few tokens per example) so toy training steps stay cheap on a CPU."""
+    path = tmp_path / "short_prompt.txt"
+    path.write_text("### user\nOptions:\n{options}\nCase: {case}\n", encoding="utf-8")
+    return path

@@ -3,7 +3,8 @@
 Attention projections are dense in every mlxclin recipe, so W + scale * B A is exact there. Expert projections of
 an MXFP4 (or affine-quantized) model must be re-quantized after the merge to keep the model's size: the low-rank
 update then passes through 4-bit rounding and may be partly lost. `--dequantize-experts` keeps the merged experts
-dense (bfloat16 on disk) instead, which is exact but several times larger.
+dense instead (bfloat16 on disk, like the other dense weights): only bfloat16 rounding remains, at about four
+times the size of MXFP4 experts.
 
 The report compares next-token logits of the fused model (reloaded from disk, as users will load it) with the
 unfused base + adapter model on a fixed Harmony-rendered clinical example, next to how far the adapter moved the
@@ -138,7 +139,7 @@ def format_fuse_report(r: FuseReport) -> str:
     elif r.expert_format in ("dense", "not adapted"):
         experts = f"experts {r.expert_format}: no re-quantization"
     else:
-        experts = f"experts kept dense (bfloat16) instead of {r.expert_format}: exact, larger"
+        experts = f"experts kept dense (bfloat16) instead of re-quantizing to {r.expert_format}: larger"
     return "\n".join([
         f"fused model -> {r.out} ({modules} LoRA layers merged; {experts})",
         f"  logit change fused vs base + adapter: max {r.max_abs_logit_change:.4g}, "
