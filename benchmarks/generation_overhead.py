@@ -51,8 +51,12 @@ def main():
     print(f"model {path} · prompt {len(ids)} tokens · {args.tokens} new tokens · batch 1")
     print(f"{'rep':>3}  {'mlx_lm tok/s':>12}  {'mlxclin tok/s':>13}  {'ratio':>6}  tokens (mlx_lm/mlxclin)")
     for rep in range(args.reps):
-        n_ref, ref = plain_mlx_lm(model, tokenizer, ids, args.tokens)
-        c = backend.generate([request])[0]
+        if rep % 2:  # alternate which side goes first, so drift in machine load does not favour one
+            c = backend.generate([request])[0]
+            n_ref, ref = plain_mlx_lm(model, tokenizer, ids, args.tokens)
+        else:
+            n_ref, ref = plain_mlx_lm(model, tokenizer, ids, args.tokens)
+            c = backend.generate([request])[0]
         ratios.append(c.decode_tps / ref)
         print(f"{rep:>3}  {ref:12.1f}  {c.decode_tps:13.1f}  {ratios[-1]:6.3f}  {n_ref}/{c.completion_tokens}")
     print(f"median ratio mlxclin / mlx_lm decode tok/s: {statistics.median(ratios):.3f} (target >= 0.97)")
