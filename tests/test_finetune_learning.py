@@ -61,4 +61,6 @@ def test_finetuning_learns_the_marker_task(run_mlxclin, toy_mlx_dir, tmp_path):
 
     after = run_mlxclin(*evaluate, "--adapter-path", tmp_path / "ad", "--out", tmp_path / "after")
     assert after.exit_code == 0, after.stderr
+    print(f"learning check: held-out accuracy {accuracy(tmp_path / 'before'):.1f}% before, "
+          f"{accuracy(tmp_path / 'after'):.1f}% after fine-tuning")
     assert accuracy(tmp_path / "after") >= 70.0

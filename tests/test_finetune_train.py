@@ -88,7 +88,6 @@ def test_loss_equals_masked_full_vocabulary_cross_entropy(prepared, toy_mlx_dir)
     assert n == int(mask[:, 1:].sum()) and ours == pytest.approx(reference, rel=1e-4)
 
 
-@pytest.mark.slow
 def test_finetune_writes_mlx_lm_adapters_and_reports_attention_and_experts(trained, toy_mlx_dir):
     out, stdout = trained
     # trainable-parameter report: the toy has 2 blocks; attention q/k/v/o 64->256/128/128, 256->64; 4 experts

@@ -46,7 +46,8 @@ class TrainByDefault(click.Group):
 @click.option("--rank", type=int, default=None)
 @click.option("--alpha", type=float, default=None, help="LoRA alpha; mlx-lm's scale = alpha / rank.")
 @click.option("--dropout", type=float, default=None)
-@click.option("--keys", default=None, help="Comma-separated module paths to adapt, e.g. self_attn.q_proj,mlp.experts.up_proj")
+@click.option("--keys", default=None,
+              help="Comma-separated module paths to adapt, e.g. self_attn.q_proj,mlp.experts.up_proj")
 @click.option("--num-layers", type=int, default=None, help="Adapt the last N blocks (-1: all).")
 @click.option("--lr", type=float, default=None, help="Peak learning rate.")
 @click.option("--weight-decay", type=float, default=None)

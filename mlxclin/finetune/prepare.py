@@ -100,12 +100,32 @@ def split_indices(n: int, valid_fraction: float, seed: int) -> tuple:
     return sorted(order[n_valid:].tolist()), sorted(order[:n_valid].tolist())
 
 
+def _leakage_check(cases: list, test_data, drop_leaks: bool, echo) -> tuple:
+    """Print the leakage table; with drop_leaks, remove training cases that nearly duplicate a test case.
+    Returns (cases, report, number dropped)."""
+    from mlxclin.data import resolve_data_file
+    from mlxclin.finetune.leakage import check_leakage, format_report
+    from mlxclin.tasks import get_task
+
+    try:
+        test_file = resolve_data_file("eurorad_test.csv", test_data)
+    except MlxclinError as e:
+        raise MlxclinError(f"the leakage check needs the Eurorad test set: pass --test-data PATH or "
+                           f"--skip-leakage ({e})") from None
+    report = check_leakage(cases, get_task("eurorad").load_items(test_file))
+    echo(format_report(report, cases))
+    if not drop_leaks:
+        return cases, report, 0
+    leaked = report.leaked_train
+    echo(f"dropped {len(leaked)} training case(s) with a near duplicate in the test set")
+    return [c for i, c in enumerate(cases) if i not in leaked], report, len(leaked)
+
+
 def prepare(data, model, out, effort: str = "medium", valid_fraction: float = 0.1, seed: int = 0,
             limit: Optional[int] = None, traces: Optional[str] = None, prompt_file: Optional[str] = None,
             max_seq_len: int = 4096, test_data=None, leakage: bool = True, drop_leaks: bool = False,
             echo=print) -> PrepareResult:
     from mlxclin.finetune.cases import load_cases
-    from mlxclin.finetune.leakage import check_leakage, format_report
     from mlxclin.harmony import render_training_example
     from mlxclin.prompts import load_prompt
 
@@ -113,20 +133,9 @@ def prepare(data, model, out, effort: str = "medium", valid_fraction: float = 0.
         raise MlxclinError(f"unknown effort {effort!r}; choose low, medium or high")
     info = {"model": check_model(model)}
     cases = load_cases(data, limit)
-    report = None
-    dropped = 0
+    report, dropped = None, 0
     if leakage:
-        from mlxclin.data import resolve_data_file
-        from mlxclin.tasks import get_task
-
-        test_items = get_task("eurorad").load_items(resolve_data_file("eurorad_test.csv", test_data))
-        report = check_leakage(cases, test_items)
-        echo(format_report(report, cases))
-        if drop_leaks:
-            leaked = report.leaked_train
-            cases = [c for i, c in enumerate(cases) if i not in leaked]
-            dropped = len(leaked)
-            echo(f"dropped {dropped} training case(s) with a near duplicate in the test set")
+        cases, report, dropped = _leakage_check(cases, test_data, drop_leaks, echo)
     elif drop_leaks:
         raise MlxclinError("--drop-leaks needs the leakage check; drop --skip-leakage")
     if traces:

@@ -62,12 +62,13 @@ def token_loss_sum(model, inputs, positions, targets):
 
 def learning_rate_schedule(config: TrainConfig, total_steps: int):
     """Linear warmup over warmup_fraction of the steps (step 0 already gets lr / warmup), then cosine to 0."""
+    import mlx.core as mx
     import mlx.optimizers as optim
 
     lr = config.learning_rate
     warmup = int(round(config.warmup_fraction * total_steps))
     main = (optim.cosine_decay(lr, max(total_steps - warmup, 1), 0.0) if config.schedule == "cosine"
-            else (lambda step: lr))
+            else (lambda step: mx.array(lr, dtype=mx.float32)))   # optimizers keep the rate as an array
     if warmup < 2:
         return main
     return optim.join_schedules([optim.linear_schedule(lr / warmup, lr, warmup - 1), main], [warmup])
@@ -138,9 +139,9 @@ def validation_loss(model, examples: list, config: TrainConfig) -> Optional[floa
 
     if not examples:
         return None
+    if config.val_batches > 0:   # the first examples in file order (a seeded sample), not the shortest ones
+        examples = examples[:config.val_batches * config.batch_size]
     batches = micro_batches(examples, config.batch_size)
-    if config.val_batches > 0:
-        batches = batches[:config.val_batches]
     model.eval()
     total, tokens = 0.0, 0
     for batch in batches:
@@ -180,12 +181,43 @@ def _truncate_log(path: Path, step: int) -> None:
         path.write_text("".join(line + "\n" for line in keep))
 
 
+def train_step(model, optimizer, loss_and_grad, examples: list, batch_size: int) -> tuple:
+    """One optimizer update over `examples` in micro-batches; returns (summed loss, trained tokens)."""
+    import mlx.core as mx
+    from mlx.utils import tree_map
+
+    grads, total, trained = None, 0.0, 0
+    for batch in micro_batches(examples, batch_size):
+        inputs, positions, targets, n = to_arrays(batch)
+        loss, g = loss_and_grad(model, inputs, positions, targets)
+        grads = g if grads is None else tree_map(lambda a, b: a + b, grads, g)
+        mx.eval(loss, grads)   # bounds the graph to one micro-batch
+        total, trained = total + loss.item(), trained + n
+    # the mean over every trained token of the step, however the tokens fell into micro-batches
+    optimizer.update(model, tree_map(lambda a: a / trained, grads))
+    mx.eval(model.trainable_parameters(), optimizer.state)
+    return total, trained
+
+
+@contextlib.contextmanager
+def _interruptible(out: Path, bar):
+    """Ctrl-C ends training with one line saying where --resume will pick up."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        from mlxclin.engine import Interrupted
+
+        bar.close()
+        last = _checkpoint_dirs(out)
+        where = f"the last checkpoint is {last[-1].name}" if last else "no checkpoint was written yet"
+        raise Interrupted(f"training interrupted; {where}; continue with --resume") from None
+
+
 def train(model_path, data_dir, out, config: TrainConfig, resume: bool = False,
           stop_after_step: Optional[int] = None, echo: Callable = print, progress: bool = True) -> TrainResult:
     """Train LoRA adapters; returns when `total steps` (or `stop_after_step`, as if interrupted) are done."""
     import mlx.core as mx
     import mlx.nn as nn
-    from mlx.utils import tree_map
     from tqdm import tqdm
 
     from mlxclin.device import peak_memory_gb, reset_peak_memory, rss_gb
@@ -224,6 +256,8 @@ def train(model_path, data_dir, out, config: TrainConfig, resume: bool = False,
         _truncate_log(out / LOG_FILE, start)
         echo(f"resuming from {checkpoint} (step {start} of {total_steps})")
     end = min(total_steps, stop_after_step) if stop_after_step else total_steps
+    if start >= end:
+        echo(f"nothing to do: {out} is at step {start} of {total_steps}")
     echo(f"{len(train_set)} train / {len(valid_set)} valid examples, {order.steps_per_epoch} steps per epoch, "
          f"{total_steps} steps of {config.batch_size} x {config.grad_accum} examples")
 
@@ -234,20 +268,12 @@ def train(model_path, data_dir, out, config: TrainConfig, resume: bool = False,
     train_loss = val_loss = None
     log = out / LOG_FILE
     bar = tqdm(total=total_steps, initial=start, desc="finetune", unit="step", disable=not progress, dynamic_ncols=True)
-    with gradient_checkpointing(model, config.grad_checkpoint):
+    with gradient_checkpointing(model, config.grad_checkpoint), _interruptible(out, bar):
         for step in range(start, end):
             tic = time.perf_counter()
             mx.random.seed(config.seed * 1_000_003 + step)  # dropout noise depends on the step only
             examples = [train_set[i] for i in order.indices(step)]
-            grads, step_loss, step_trained = None, 0.0, 0
-            for batch in micro_batches(examples, config.batch_size):
-                inputs, positions, targets, n = to_arrays(batch)
-                loss, g = loss_and_grad(model, inputs, positions, targets)
-                grads = g if grads is None else tree_map(lambda a, b: a + b, grads, g)
-                mx.eval(loss, grads)
-                step_loss, step_trained = step_loss + loss.item(), step_trained + n
-            optimizer.update(model, tree_map(lambda a: a / step_trained, grads))
-            mx.eval(model.trainable_parameters(), optimizer.state)
+            step_loss, step_trained = train_step(model, optimizer, loss_and_grad, examples, config.batch_size)
             elapsed = time.perf_counter() - tic
             done = step + 1
             trained_total += step_trained
