@@ -21,7 +21,7 @@ def plain_mlx_lm(model, tokenizer, ids, tokens):
     from mlx_lm import stream_generate
     from mlx_lm.sample_utils import make_sampler
 
-    start, first, n = time.perf_counter(), None, 0
+    first, n = None, 0
     for r in stream_generate(model, tokenizer, ids, max_tokens=tokens, sampler=make_sampler(temp=0.0)):
         first = first or time.perf_counter()
         n = r.generation_tokens

@@ -104,17 +104,23 @@ def _parse_csv(path: Path, text: str) -> Table:
     return Table(path, list(positions), rows)
 
 
-def _parse_jsonl(path: Path, text: str) -> Table:
-    rows, columns = [], {}
-    for number, line in enumerate(text.splitlines(), start=1):
+def iter_jsonl(lines, source):
+    """(line number, object) for each non-blank line; a bad line is a one-line error naming file and line."""
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            obj = json.loads(line)
         except json.JSONDecodeError as e:
-            raise MlxclinError(f"{path} line {number} is not valid JSON: {e.msg}") from None
-        if not isinstance(row, dict):
-            raise MlxclinError(f"{path} line {number} is not a JSON object")
+            raise MlxclinError(f"{source} line {number} is not valid JSON: {e.msg}") from None
+        if not isinstance(obj, dict):
+            raise MlxclinError(f"{source} line {number} is not a JSON object")
+        yield number, obj
+
+
+def _parse_jsonl(path: Path, text: str) -> Table:
+    rows, columns = [], {}
+    for number, row in iter_jsonl(text.splitlines(), path):
         columns.update(dict.fromkeys(row))
         rows.append(row)
     if not rows:

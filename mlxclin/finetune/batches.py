@@ -6,14 +6,13 @@ Within a step the examples are sorted by length before they are cut into micro-b
 a sum over tokens, so the order inside a step does not change the update).
 """
 
-import hashlib
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from mlxclin.data import iter_jsonl, sha256_of
 from mlxclin.errors import MlxclinError
 
 
@@ -34,14 +33,10 @@ def load_split(data_dir, split: str, max_seq_len: int) -> tuple:
         raise MlxclinError(f"{path} not found; run `mlxclin finetune prepare --out {data_dir}` first")
     examples, skipped = [], 0
     with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                ids, mask = record["ids"], record["mask"]
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise MlxclinError(f"{path} line {number} is not a prepared example (ids + mask)") from None
+        for number, record in iter_jsonl(f, path):
+            ids, mask = record.get("ids"), record.get("mask")
+            if not isinstance(ids, list) or not isinstance(mask, list):
+                raise MlxclinError(f"{path} line {number} is not a prepared example (ids + mask)")
             if len(ids) != len(mask):
                 raise MlxclinError(f"{path} line {number}: ids and mask differ in length")
             example = Example(ids, mask)
@@ -53,12 +48,7 @@ def load_split(data_dir, split: str, max_seq_len: int) -> tuple:
     return examples, skipped
 
 
-def file_digest(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+file_digest = sha256_of  # resume refuses prepared data whose content changed
 
 
 class StepOrder:

@@ -17,6 +17,7 @@ from typing import Optional
 
 import numpy as np
 
+from mlxclin.data import iter_jsonl
 from mlxclin.errors import MlxclinError
 
 PREPARE_FILE = "prepare.json"
@@ -63,14 +64,8 @@ def load_traces(path) -> dict:
         raise MlxclinError(f"traces file not found: {path}")
     traces = {}
     with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise MlxclinError(f"{path} line {number} is not valid JSON: {e.msg}") from None
-            if not isinstance(record, dict) or "key" not in record:
+        for number, record in iter_jsonl(f, path):
+            if "key" not in record:
                 raise MlxclinError(f"{path} line {number} is not a trace record (no 'key')")
             if record.get("accepted") and record.get("reasoning"):
                 traces[record["key"]] = record["reasoning"]
