@@ -7,7 +7,7 @@ so an interrupted and resumed run ends with exactly the files of an uninterrupte
 """
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 from tqdm import tqdm
@@ -55,10 +55,8 @@ def _generate_scored(task, items, backend, chunk: list, plan: EvalPlan) -> list:
         todo = [i for i, s in enumerate(samples) if is_unparsed(s)]
         if not todo:
             break
-        again = []
-        for i in todo:
-            r = chunk[i]
-            again.append(type(r)(**{**r.__dict__, "seed": None if r.seed is None else r.seed + 100_003 * attempt}))
+        again = [replace(chunk[i], seed=None if chunk[i].seed is None else chunk[i].seed + 100_003 * attempt)
+                 for i in todo]
         t0 = time.perf_counter()
         redo = score_completions(task, items, again, backend.generate(again))
         share = (time.perf_counter() - t0) / len(again)

@@ -1,6 +1,5 @@
 """Shared test fixtures. Each block says which tests it serves; append new blocks rather than editing these."""
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -8,8 +7,7 @@ import pytest
 
 # --- clinical tasks / eval (tests/test_tasks_*.py, test_eval_*.py, test_data.py) ----------------------------------
 
-# The reference copy of the released benchmark data sits beside the checkout (../shared), never inside it.
-CLINICAL_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "clinical"
+from support import CLINICAL_DATA_DIR, write_csv as _write_csv
 
 
 @pytest.fixture
@@ -47,14 +45,6 @@ def eval_offline_cache(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("MLXCLIN_CACHE", str(cache))
     monkeypatch.setenv("MLXCLIN_OFFLINE", "1")
     return cache
-
-
-def _write_csv(path: Path, header: list, rows: list) -> Path:
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 @pytest.fixture

@@ -5,15 +5,12 @@ a helper that turns a replay run into a "live" one by writing what the run engin
 model facts in config.json, per-sample timing and reasoning.
 """
 
-import csv
 import json
 import shutil
 from pathlib import Path
 
 from mlxclin.cli import main as mlxclin_main
-
-# The shared clinical data beside the checkout (tests skip without it).
-CLINICAL_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "clinical"
+from support import CLINICAL_DATA_DIR, write_csv  # noqa: F401  (CLINICAL_DATA_DIR is re-exported to report tests)
 
 DEVICE = {"os": "macOS 15.1", "chip": "Apple M3 Max", "memory_gb": 64, "metal": True, "mlx": "0.30.0",
           "mlx_lm": "0.30.0"}
@@ -24,14 +21,6 @@ def perf_block(n_samples: int, decode_tps: float = 61.5, peak_gb: float = 13.4) 
             "ttft_s": {"p50": 0.42, "p95": 0.9}, "prefill_tps": 850.0, "decode_tps": decode_tps,
             "reasoning_tokens_mean": 412.0, "prompt_tokens": 25000, "completion_tokens": 30000,
             "peak_memory_gb": peak_gb, "rss_gb": 14.0, "cost_usd": None, "cost_per_1000_items_usd": None}
-
-
-def _write_csv(path: Path, header: list, rows: list) -> Path:
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 def write_eurorad(path: Path) -> Path:
@@ -48,7 +37,7 @@ def write_eurorad(path: Path) -> Path:
             alpha = [gold, other, gold]
         beta = [gold, gold, other] if i <= 3 else [other, other, other]
         rows.append([f"{100 + i}.0", section, f"History {i}.", f"{gold}, {other}", gold, "NO", *alpha, *beta])
-    return _write_csv(path, header, rows)
+    return write_csv(path, header, rows)
 
 
 def write_judge(folder: Path) -> Path:
@@ -66,7 +55,7 @@ def write_judge(folder: Path) -> Path:
             beta = [min(5.0, human + 2), min(5.0, human + 1.5), min(5.0, human + 2)]
             rows.append([spec, f"disease {i}", freq, "some model", f"Case {i}. True Disease: d{i}. Model Output: x",
                          human, *alpha, *beta])
-        _write_csv(folder / f"judge_{subset}.csv", header, rows)
+        write_csv(folder / f"judge_{subset}.csv", header, rows)
     return folder
 
 

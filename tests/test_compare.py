@@ -6,19 +6,12 @@ import shutil
 import pytest
 
 from report_support import tiny_runs
+from support import assert_one_line_error
 
 
 @pytest.fixture(scope="session")
 def runs(tmp_path_factory):
     return tiny_runs(tmp_path_factory)
-
-
-def _one_line_error(result, *fragments):
-    assert result.exit_code != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("mlxclin: error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def test_compare_choice_runs_prints_mcnemar_with_discordant_counts(runs, run_mlxclin):
@@ -55,14 +48,14 @@ def test_compare_pairs_efforts_and_shows_perf(runs, run_mlxclin):
 
 
 def test_compare_mixed_tasks_is_a_one_line_error(runs, run_mlxclin):
-    _one_line_error(run_mlxclin("compare", runs["eu_alpha"], runs["judge_alpha"]),
+    assert_one_line_error(run_mlxclin("compare", runs["eu_alpha"], runs["judge_alpha"]),
                     "cannot compare a eurorad run", "judge run")
 
 
 def test_compare_same_dir_missing_dir_and_missing_effort(runs, run_mlxclin, tmp_path):
-    _one_line_error(run_mlxclin("compare", runs["eu_alpha"], runs["eu_alpha"]), "given twice")
-    _one_line_error(run_mlxclin("compare", runs["eu_alpha"], tmp_path / "nope"), "does not exist")
-    _one_line_error(run_mlxclin("compare", runs["eu_live"], runs["eu_alpha"], "--effort", "medium"),
+    assert_one_line_error(run_mlxclin("compare", runs["eu_alpha"], runs["eu_alpha"]), "given twice")
+    assert_one_line_error(run_mlxclin("compare", runs["eu_alpha"], tmp_path / "nope"), "does not exist")
+    assert_one_line_error(run_mlxclin("compare", runs["eu_live"], runs["eu_alpha"], "--effort", "medium"),
                     "has no effort 'medium'; it has low, high")
 
 
@@ -72,4 +65,4 @@ def test_compare_refuses_runs_on_different_data(runs, run_mlxclin, tmp_path):
     config = (other / "config.json").read_text(encoding="utf-8")
     sha = re.search(r'"sha256": "([0-9a-f]{64})"', config).group(1)
     (other / "config.json").write_text(config.replace(sha, "0" * 64), encoding="utf-8")
-    _one_line_error(run_mlxclin("compare", runs["eu_alpha"], other), "read different data files")
+    assert_one_line_error(run_mlxclin("compare", runs["eu_alpha"], other), "read different data files")

@@ -11,6 +11,7 @@ from safetensors import safe_open
 
 from mlxclin.device import metal_available
 from mlxclin.models.convert import RECIPES, convert
+from support import assert_one_line_error
 
 
 @pytest.fixture(scope="module")
@@ -110,22 +111,14 @@ def test_transformers5_config_and_dense_hf_checkpoint(toy_hf_dir, tmp_path):
 # --- bad input: one line on stderr, non-zero exit, no traceback --------------------------------------------------
 
 
-def _one_line_error(result):
-    assert result.exit_code != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("mlxclin: error:"), result.stderr
-    assert "Traceback" not in result.stderr
-    return lines[0]
-
-
 def test_missing_dir(run_mlxclin, tmp_path):
-    line = _one_line_error(run_mlxclin("convert", "--hf-path", tmp_path / "nope", "--mlx-path", tmp_path / "o"))
+    line = assert_one_line_error(run_mlxclin("convert", "--hf-path", tmp_path / "nope", "--mlx-path", tmp_path / "o"))
     assert "no such folder" in line
 
 
 def test_no_config(run_mlxclin, tmp_path):
     (tmp_path / "src").mkdir()
-    line = _one_line_error(run_mlxclin("convert", "--hf-path", tmp_path / "src", "--mlx-path", tmp_path / "o"))
+    line = assert_one_line_error(run_mlxclin("convert", "--hf-path", tmp_path / "src", "--mlx-path", tmp_path / "o"))
     assert "config.json" in line
 
 
@@ -134,7 +127,7 @@ def test_wrong_model_type(run_mlxclin, toy_hf_dir, tmp_path):
     shutil.copytree(toy_hf_dir, src)
     config = json.loads((src / "config.json").read_text())
     (src / "config.json").write_text(json.dumps({**config, "model_type": "llama"}))
-    line = _one_line_error(run_mlxclin("convert", "--hf-path", src, "--mlx-path", tmp_path / "o"))
+    line = assert_one_line_error(run_mlxclin("convert", "--hf-path", src, "--mlx-path", tmp_path / "o"))
     assert "'llama'" in line and "gpt_oss" in line
 
 
@@ -144,7 +137,7 @@ def test_truncated_shard(run_mlxclin, toy_hf_dir, tmp_path):
     shard = sorted(src.glob("model-*.safetensors"))[-1]
     data = shard.read_bytes()
     shard.write_bytes(data[: len(data) // 2])
-    line = _one_line_error(run_mlxclin("convert", "--hf-path", src, "--mlx-path", tmp_path / "o"))
+    line = assert_one_line_error(run_mlxclin("convert", "--hf-path", src, "--mlx-path", tmp_path / "o"))
     assert "truncated" in line and shard.name in line
     assert not (tmp_path / "o").exists()
 
@@ -153,7 +146,7 @@ def test_existing_output_needs_force(run_mlxclin, toy_hf_dir, tmp_path):
     out = tmp_path / "o"
     out.mkdir()
     (out / "keep.txt").write_text("finished work")
-    line = _one_line_error(run_mlxclin("convert", "--hf-path", toy_hf_dir, "--mlx-path", out))
+    line = assert_one_line_error(run_mlxclin("convert", "--hf-path", toy_hf_dir, "--mlx-path", out))
     assert "--force" in line
     assert (out / "keep.txt").read_text() == "finished work"
     ok = run_mlxclin("convert", "--hf-path", toy_hf_dir, "--mlx-path", out, "--force")
@@ -163,5 +156,5 @@ def test_existing_output_needs_force(run_mlxclin, toy_hf_dir, tmp_path):
 
 def test_offline_repo_id_is_one_line(run_mlxclin, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    line = _one_line_error(run_mlxclin("convert", "--hf-path", "openai/gpt-oss-20b", "--mlx-path", tmp_path / "o"))
+    line = assert_one_line_error(run_mlxclin("convert", "--hf-path", "openai/gpt-oss-20b", "--mlx-path", tmp_path / "o"))
     assert "Hugging Face Hub" in line

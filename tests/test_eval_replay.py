@@ -10,15 +10,7 @@ from mlxclin.backends.base import Request
 from mlxclin.backends.replay import ReplayBackend, parse_column_list
 from mlxclin.errors import MlxclinError
 from mlxclin.tasks import get_task
-
-
-def _assert_one_line_error(result, *fragments):
-    assert result.exit_code != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("mlxclin: error: ") and "Traceback" not in result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
+from support import assert_one_line_error
 
 
 # --- replay backend ----------------------------------------------------------------------------------------------
@@ -79,7 +71,7 @@ def test_eval_resumes_refuses_changed_config_and_honours_limit_model_and_map_opt
     again = run_mlxclin(*args)  # the same command resumes: nothing is recomputed or duplicated
     assert again.exit_code == 0 and "resuming" in again.stderr
     assert len((out / "samples.jsonl").read_text(encoding="utf-8").splitlines()) == 12
-    _assert_one_line_error(run_mlxclin(*args, "--map-options"), "different settings")
+    assert_one_line_error(run_mlxclin(*args, "--map-options"), "different settings")
     result = run_mlxclin(*args, "--overwrite", "--map-options", "--model", "mine", "--limit", "2")
     assert result.exit_code == 0, result.stderr
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
@@ -117,33 +109,33 @@ def test_eval_prompt_file_override_is_used_and_recorded(tiny_eurorad_csv, tmp_pa
 def test_eval_judge_needs_a_folder_for_both_subsets(tmp_path, run_mlxclin, write_csv):
     path = write_csv(tmp_path / "judge_diagnosis.csv", ["Clinical specialty"], [["x"]])
     result = run_mlxclin("eval", "--task", "judge", "--backend", "replay", "--data", path, "--replay-columns", "a")
-    _assert_one_line_error(result, "judge_diagnosis.csv and judge_treatment.csv")
+    assert_one_line_error(result, "judge_diagnosis.csv and judge_treatment.csv")
 
 
 # --- one-line errors ---------------------------------------------------------------------------------------------
 
 def test_unknown_task(run_mlxclin):
-    _assert_one_line_error(run_mlxclin("eval", "--task", "radiology", "--backend", "replay",
+    assert_one_line_error(run_mlxclin("eval", "--task", "radiology", "--backend", "replay",
                                        "--replay-columns", "a"), "unknown task 'radiology'")
 
 
 def test_missing_columns_are_named(tmp_path, run_mlxclin, write_csv):
     path = write_csv(tmp_path / "e.csv", ["case_id", "Section", "m1"], [["1", "Chest", "x"]])
     result = run_mlxclin("eval", "--task", "eurorad", "--backend", "replay", "--data", path, "--replay-columns", "m1")
-    _assert_one_line_error(result, "'PostDescription', 'DifferentialDiagnosisList', 'FinalDiagnosis'")
+    assert_one_line_error(result, "'PostDescription', 'DifferentialDiagnosisList', 'FinalDiagnosis'")
 
 
 def test_missing_replay_column_is_named(tiny_eurorad_csv, run_mlxclin):
     result = run_mlxclin("eval", "--task", "eurorad", "--backend", "replay", "--data", tiny_eurorad_csv,
                          "--replay-columns", "m-1,gpt-9-M1")
-    _assert_one_line_error(result, "'gpt-9-M1'", "--replay-columns")
+    assert_one_line_error(result, "'gpt-9-M1'", "--replay-columns")
 
 
 def test_empty_file(tmp_path, run_mlxclin):
     path = tmp_path / "empty.csv"
     path.write_bytes(b"")
     result = run_mlxclin("eval", "--task", "ophtho", "--backend", "replay", "--data", path, "--replay-columns", "a")
-    _assert_one_line_error(result, "empty")
+    assert_one_line_error(result, "empty")
 
 
 def test_non_utf8_file(tmp_path, run_mlxclin):
@@ -151,12 +143,12 @@ def test_non_utf8_file(tmp_path, run_mlxclin):
     header = b"case_id,Section,PostDescription,DifferentialDiagnosisList,FinalDiagnosis,m-1"
     path.write_bytes(header + b"\n1,Chest,caf\xe9,a,a,a\n")
     result = run_mlxclin("eval", "--task", "eurorad", "--backend", "replay", "--data", path, "--replay-columns", "m-1")
-    _assert_one_line_error(result, "not UTF-8")
+    assert_one_line_error(result, "not UTF-8")
 
 
 def test_offline_without_data_says_how_to_provide_it(eval_offline_cache, run_mlxclin):
     result = run_mlxclin("eval", "--task", "ophtho", "--backend", "replay", "--replay-columns", "a")
-    _assert_one_line_error(result, "--data", "Ophthalmology.csv")
+    assert_one_line_error(result, "--data", "Ophthalmology.csv")
 
 
 @pytest.mark.parametrize("args, fragment", [
@@ -166,7 +158,7 @@ def test_offline_without_data_says_how_to_provide_it(eval_offline_cache, run_mlx
     (["--backend", "replay", "--replay-columns", "a", "--subset", "diagnosis"], "no subset 'diagnosis'"),
 ])
 def test_option_errors(args, fragment, run_mlxclin):
-    _assert_one_line_error(run_mlxclin("eval", "--task", "eurorad", *args), fragment)
+    assert_one_line_error(run_mlxclin("eval", "--task", "eurorad", *args), fragment)
 
 
 def test_console_script_error_is_one_line_without_traceback():

@@ -16,6 +16,7 @@ from mlxclin.report.paired import PairResult, choice_outcomes, holm, pairwise
 from mlxclin.report.rows import rows_by_task, split_effort
 from mlxclin.report.rundirs import load_run
 from report_support import tiny_runs
+from support import assert_one_line_error
 
 
 @pytest.fixture(scope="session")
@@ -32,14 +33,6 @@ def _cell(table, row_name, column):
     """Cell of a Table by first-column value and column name."""
     index = table.columns.index(column)
     return next(r[index] for r in table.rows if r[0] == row_name)
-
-
-def _one_line_error(result, *fragments):
-    assert result.exit_code != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("mlxclin: error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 # --- Holm correction ---------------------------------------------------------------------------------------------
@@ -212,29 +205,29 @@ def test_measured_reference_rows_give_way_to_the_users_own_replay(runs):
 # --- bad input: one-line errors ----------------------------------------------------------------------------------
 
 def test_missing_run_dir(run_mlxclin, tmp_path):
-    _one_line_error(run_mlxclin("report", tmp_path / "nope", "--out", tmp_path / "r"), "does not exist")
+    assert_one_line_error(run_mlxclin("report", tmp_path / "nope", "--out", tmp_path / "r"), "does not exist")
 
 
 def test_dir_without_metrics(run_mlxclin, tmp_path):
     (tmp_path / "run").mkdir()
-    _one_line_error(run_mlxclin("report", tmp_path / "run", "--out", tmp_path / "r"), "has no metrics.json")
+    assert_one_line_error(run_mlxclin("report", tmp_path / "run", "--out", tmp_path / "r"), "has no metrics.json")
 
 
 def test_damaged_metrics_and_foreign_json(run_mlxclin, runs, tmp_path):
     bad = tmp_path / "bad"
     shutil.copytree(runs["eu_alpha"], bad)
     (bad / "metrics.json").write_text("{not json", encoding="utf-8")
-    _one_line_error(run_mlxclin("report", bad, "--out", tmp_path / "r"), "not valid JSON")
+    assert_one_line_error(run_mlxclin("report", bad, "--out", tmp_path / "r"), "not valid JSON")
     (bad / "metrics.json").write_text('{"task": "eurorad", "model": "m"}', encoding="utf-8")
-    _one_line_error(run_mlxclin("report", bad, "--out", tmp_path / "r"), "neither 'accuracy' nor 'subsets'")
+    assert_one_line_error(run_mlxclin("report", bad, "--out", tmp_path / "r"), "neither 'accuracy' nor 'subsets'")
 
 
 def test_bad_format_unknown_baselines_and_duplicate_dirs(run_mlxclin, runs, tmp_path):
     run = runs["eu_alpha"]
-    _one_line_error(run_mlxclin("report", run, "--out", tmp_path / "r", "--format", "pdf"), "--format")
-    _one_line_error(run_mlxclin("report", run, "--out", tmp_path / "r", "--baselines", "nature"),
+    assert_one_line_error(run_mlxclin("report", run, "--out", tmp_path / "r", "--format", "pdf"), "--format")
+    assert_one_line_error(run_mlxclin("report", run, "--out", tmp_path / "r", "--baselines", "nature"),
                     "no baseline set 'nature'")
-    _one_line_error(run_mlxclin("report", run, run, "--out", tmp_path / "r"), "given twice")
+    assert_one_line_error(run_mlxclin("report", run, run, "--out", tmp_path / "r"), "given twice")
 
 
 def test_torn_last_sample_line_is_tolerated_but_not_a_torn_middle(runs, tmp_path):

@@ -50,6 +50,7 @@ class MLXBackend:
         self.prefill_step_size = prefill_step_size
         self.prompt_cache = LRUPromptCache(max_size=4) if prefix_cache else None
         self._last_prompt: list = []
+        self._prefixes: set = set()  # prefixes inserted into prompt_cache (an evicted one just costs a prefill)
         self.format = "harmony" if self.harmony else "chat_template"
 
     # --- prompts ---------------------------------------------------------------------------------------------------
@@ -69,8 +70,8 @@ class MLXBackend:
         self._last_prompt = ids
         if shared >= MIN_SHARED_PREFIX:
             prefix = ids[: min(shared, len(ids) - 1)]
-            cache, rest = self.prompt_cache.fetch_nearest_cache(self.model_path, prefix)
-            if rest:  # not cached yet: prefill the shared prefix once
+            if tuple(prefix) not in self._prefixes:  # not cached yet: prefill the shared prefix once
+                self._prefixes.add(tuple(prefix))
                 from mlx_lm.models.cache import make_prompt_cache
 
                 cache = make_prompt_cache(self.model)

@@ -39,7 +39,7 @@ class ConvertResult:
     seconds: float
 
 
-def _cast(model, dtype):
+def cast_floats(model, dtype):
     import mlx.core as mx
     from mlx.utils import tree_map
 
@@ -57,7 +57,7 @@ def apply_recipe(model, config: dict, recipe: str, dtype_name: str, group_size: 
         model = dequantize_model(model)
         config.pop("quantization", None)
         config.pop("quantization_config", None)
-    _cast(model, dtype)  # quantized weights/scales are integers and untouched by the cast
+    cast_floats(model, dtype)  # quantized weights/scales are integers and untouched by the cast
     if recipe == "mxfp4-q8":
         predicate = lambda path, _: path.split(".")[-1] in ATTENTION_EMBEDDING  # noqa: E731
         model, config = quantize_model(model, config, group_size or 64, 8, mode="affine", quant_predicate=predicate)

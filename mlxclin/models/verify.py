@@ -130,12 +130,12 @@ def mlx_reference(src: Path):
     import mlx.core as mx
     from mlx_lm.utils import dequantize_model
 
-    from mlxclin.models.convert import _cast
+    from mlxclin.models.convert import cast_floats
     from mlxclin.models.gpt_oss import load
 
     model, _, _ = load(src)
     model = dequantize_model(model)
-    _cast(model, mx.float32)
+    cast_floats(model, mx.float32)
     return lambda ids: mlx_logits(model, ids)
 
 
@@ -146,7 +146,7 @@ def verify_conversion(hf_path, mlx_path, recipe: str, reference: str = "auto", f
 
     from mlxclin.models import gpt_oss
     from mlxclin.models.checkpoint import resolve_source
-    from mlxclin.models.convert import _cast
+    from mlxclin.models.convert import cast_floats
 
     src = resolve_source(str(hf_path))
     ref = transformers_reference(src) if reference in ("auto", "transformers") else None
@@ -158,7 +158,7 @@ def verify_conversion(hf_path, mlx_path, recipe: str, reference: str = "auto", f
         model, _, _ = gpt_oss.load(mlx_path)
     else:
         model, _ = load_model(Path(mlx_path), get_model_classes=gpt_oss.model_classes)
-    _cast(model, mx.float32)
+    cast_floats(model, mx.float32)
     report = VerifyReport(recipe, ref_name, *THRESHOLDS[recipe])
     for name, ids in prompt_token_ids().items():
         diff, agree, kl = compare_logits(ref(ids), mlx_logits(model, ids))
