@@ -9,7 +9,9 @@ from mlxclin.models.convert import RECIPES
 @click.option("--hf-path", required=True, help="Local checkpoint folder or Hugging Face repo id.")
 @click.option("--mlx-path", required=True, type=click.Path(), help="Output folder.")
 @click.option("--recipe", type=click.Choice(RECIPES), default="mxfp4", show_default=True)
-@click.option("--group-size", type=int, default=None, help="Affine quantization group size (default 64).")
+@click.option("--group-size", type=int, default=None,
+              help="Affine group size of q4/q8/mxfp4-q8: 32, 64 (default) or 128; 32 lets gpt-oss experts split "
+                   "2 ways under --shard tensor.")
 @click.option("--dtype", default=None, help="dtype of non-quantized weights (bfloat16, float16, float32).")
 @click.option("--force", is_flag=True, help="Overwrite --mlx-path if it exists.")
 @click.option("--verify", is_flag=True, help="Compare logits against an independent reference afterwards.")

@@ -3,6 +3,7 @@
 import click
 
 from mlxclin.backends.base import EFFORTS, Request
+from mlxclin.errors import MlxclinError
 
 
 @click.command("generate")
@@ -19,10 +20,25 @@ from mlxclin.backends.base import EFFORTS, Request
 @click.option("--temperature", type=float, default=1.0, show_default=True)
 @click.option("--top-p", type=float, default=1.0, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--shard", type=click.Choice(["tensor"]), default=None,
+              help="mlx: split the model over the ranks of `mlx.launch ... -- python -m mlxclin generate` "
+                   "(mlx-lm sharded_load); every rank holds 1/N of the weights.")
 def command(model, prompt, system, backend, adapter_path, base_url, api_key_env, allow_remote, effort, max_tokens,
-            temperature, top_p, seed):
+            temperature, top_p, seed, shard):
     """Generate one reply and show reasoning, answer, speed and memory."""
-    if backend == "mlx":
+    echo = click.echo
+    if backend == "mlx" and shard == "tensor":
+        from mlxclin.backends.mlx import MLXBackend
+        from mlxclin.distributed import main_echo, parameter_bytes, tensor_parallel
+
+        echo = main_echo(click.echo)   # every rank computes the same reply; rank 0 prints it
+        with tensor_parallel(model) as ranks:
+            impl = MLXBackend(model, adapter_path=adapter_path)
+        echo(f"--- tensor parallel over {ranks.size} rank(s) ({ranks.backend}: {', '.join(ranks.hosts)}); rank 0 "
+             f"holds {parameter_bytes(impl.model) / 1e6:.1f} MB of weights")
+    elif shard:
+        raise MlxclinError(f"--shard {shard} needs --backend mlx")
+    elif backend == "mlx":
         from mlxclin.backends.mlx import MLXBackend
 
         impl = MLXBackend(model, adapter_path=adapter_path)
@@ -36,12 +52,12 @@ def command(model, prompt, system, backend, adapter_path, base_url, api_key_env,
     c = impl.generate([request])[0]
     impl.close()
     if c.error:
-        click.echo(f"error: {c.error}", err=True)
-    click.echo(f"--- reasoning ({c.reasoning_tokens} tokens)\n{c.reasoning}")
-    click.echo(f"--- answer\n{c.final}")
+        echo(f"error: {c.error}", err=True)
+    echo(f"--- reasoning ({c.reasoning_tokens} tokens)\n{c.reasoning}")
+    echo(f"--- answer\n{c.final}")
     fmt = lambda v, f="{:.3f}": "-" if v is None else f.format(v)  # noqa: E731
-    click.echo(f"--- {c.format} · status {c.status} · finish {c.finish_reason} · prompt {c.prompt_tokens} tok · "
-               f"completion {c.completion_tokens} tok")
-    click.echo(f"TTFT {fmt(c.ttft_s)} s · prefill {fmt(c.prefill_tps, '{:.1f}')} tok/s · decode "
-               f"{fmt(c.decode_tps, '{:.1f}')} tok/s · latency {fmt(c.latency_s)} s · peak memory "
-               f"{fmt(c.peak_memory_gb)} GB · RSS {fmt(c.rss_gb)} GB")
+    echo(f"--- {c.format} · status {c.status} · finish {c.finish_reason} · prompt {c.prompt_tokens} tok · "
+         f"completion {c.completion_tokens} tok")
+    echo(f"TTFT {fmt(c.ttft_s)} s · prefill {fmt(c.prefill_tps, '{:.1f}')} tok/s · decode "
+         f"{fmt(c.decode_tps, '{:.1f}')} tok/s · latency {fmt(c.latency_s)} s · peak memory "
+         f"{fmt(c.peak_memory_gb)} GB · RSS {fmt(c.rss_gb)} GB")

@@ -8,6 +8,11 @@ Recipes (experts are the MoE SwitchGLU projections; "the rest" is attention, rou
             `-q --q-bits 8` would silently keep the MXFP4 experts); the router follows mlx-lm's gpt-oss predicate (8-bit)
   bf16, f32 everything dense in that dtype (on Linux CPU, dense MoE experts only run in float32)
 
+--group-size (32, 64 default, 128) sets the affine groups of q4, q8 and mxfp4-q8 (MXFP4 groups are always 32).
+It decides how many ways `--shard tensor` can split the experts: their down projection is split along whole
+groups, so gpt-oss's intermediate size 2,880 splits 2 ways with groups of 32 (90 groups, also mxfp4) but not at
+all with 64 (45 groups); `mlxclin.distributed.check_tensor_split` says which group size a split needs.
+
 The source is read lazily and the output is written shard by shard, so peak memory stays near one shard.
 The output goes to a temporary folder beside DST and is moved into place only when complete.
 """
@@ -25,6 +30,8 @@ from mlxclin.models.checkpoint import TOKENIZER_FILES, check_checkpoint, dir_siz
 RECIPES = ("mxfp4", "mxfp4-q8", "q4", "q8", "bf16", "f32")
 DTYPES = {"bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16", "fp16": "float16",
           "float32": "float32", "f32": "float32"}
+AFFINE_RECIPES = ("mxfp4-q8", "q4", "q8")
+GROUP_SIZES = (32, 64, 128)   # what mx.quantize accepts in affine mode
 ATTENTION_EMBEDDING = ("q_proj", "k_proj", "v_proj", "o_proj", "embed_tokens", "lm_head")
 
 
@@ -109,6 +116,11 @@ def convert(hf_path: str, mlx_path, recipe: str = "mxfp4", group_size: Optional[
     dtype_name = {"bf16": "bfloat16", "f32": "float32"}.get(recipe) or DTYPES.get(dtype or "bfloat16")
     if dtype_name is None:
         raise MlxclinError(f"unknown dtype {dtype!r}; choose bfloat16, float16 or float32")
+    if group_size is not None and recipe not in AFFINE_RECIPES:
+        raise MlxclinError(f"--group-size applies to the affine recipes ({', '.join(AFFINE_RECIPES)}); recipe "
+                           f"{recipe} has none (MXFP4 groups are always 32)")
+    if group_size is not None and group_size not in GROUP_SIZES:
+        raise MlxclinError(f"--group-size {group_size} is not supported; choose {', '.join(map(str, GROUP_SIZES))}")
     if recipe in ("bf16", "f32") and dtype and DTYPES.get(dtype) != dtype_name:
         raise MlxclinError(f"recipe {recipe} fixes the dtype to {dtype_name}; drop --dtype {dtype}")
     out = Path(mlx_path)

@@ -113,6 +113,10 @@ def load(path, adapter_path: Optional[str] = None, lazy: bool = False):
 
     from mlx_lm.utils import load_adapters, load_model, load_tokenizer
 
+    from mlxclin.distributed import load_sharded, tensor_parallel_group
+
+    if tensor_parallel_group() is not None:   # inside distributed.tensor_parallel(): load this rank's slice only
+        return load_sharded(path, tensor_parallel_group(), adapter_path)
     path = Path(path)
     raw = json.loads((path / "config.json").read_text())
     overrides = {k: v for k, v in normalize_config(raw).items() if raw.get(k) != v}
