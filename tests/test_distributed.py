@@ -1,0 +1,98 @@
+"""mx.distributed scale-out: world info, request splitting, the tensor-split pre-flight, and 2-rank `--shard tensor`
+generation through `mlx.launch` on loopback (ring backend) against the unsharded model."""
+
+import json
+import shutil
+
+import pytest
+
+from distributed_support import launch, mlxclin_errors
+from mlxclin.distributed import (World, check_tensor_split, launch_hosts, max_head_split, rank_share,
+                                 split_suggestion, tensor_split_problems)
+
+# gpt-oss-120b's shapes (config.json on the Hub): 64 query / 8 KV heads of 64, expert width 2,880
+GPT_OSS_120B = {"num_attention_heads": 64, "num_key_value_heads": 8, "head_dim": 64, "hidden_size": 2880,
+                "intermediate_size": 2880}
+EXPERT_SCALES = {"model.layers.0.mlp.experts.down_proj.scales"}
+PROMPT = ["-p", "Fever and a new murmur.", "--effort", "low", "--temperature", 0, "--max-tokens", 12]
+
+
+def test_rank_share_deals_every_item_to_exactly_one_rank():
+    items = list(range(13))
+    shares = [rank_share(items, World(r, 3, ("h",) * 3, "ring")) for r in range(3)]
+    assert sorted(sum(shares, [])) == items and [len(s) for s in shares] == [5, 4, 4]
+
+
+def test_launch_hosts_reads_the_hostfile_mlx_launch_hands_each_rank(tmp_path, monkeypatch):
+    hostfile = tmp_path / "ring.json"
+    hostfile.write_text(json.dumps([["10.0.0.1:5000", "10.0.0.1:5001"], ["10.0.0.2:5000"]]))
+    monkeypatch.setenv("MLX_HOSTFILE", str(hostfile))
+    assert launch_hosts() == ["10.0.0.1", "10.0.0.2"]
+
+
+def test_split_check_matches_what_gpt_oss_120b_quantizations_allow():
+    mxfp4 = {**GPT_OSS_120B, "quantization": {"group_size": 32, "bits": 4, "mode": "mxfp4"}}
+    assert tensor_split_problems(mxfp4, EXPERT_SCALES, 2) == []
+    assert tensor_split_problems(mxfp4, EXPERT_SCALES, 4) == [
+        "mlp.experts.down_proj has 90 quantization groups of 32 (2880/32), which do not divide by 4"]
+    affine64 = {**GPT_OSS_120B, "quantization": {"group_size": 64, "bits": 4, "mode": "affine"}}
+    assert "45 quantization groups of 64" in tensor_split_problems(affine64, EXPERT_SCALES, 2)[0]
+    assert "--group-size 32 splits 2 ways" in split_suggestion(affine64, 2)
+    assert "--recipe bf16" in split_suggestion(mxfp4, 4)            # 2880 / 4 dense, but no group size
+    assert tensor_split_problems(GPT_OSS_120B, set(), 8) == []       # dense: up to the 8 KV heads
+    assert max_head_split(GPT_OSS_120B) == 8 and "KV heads" in tensor_split_problems(GPT_OSS_120B, set(), 16)[0]
+
+
+def test_pre_flight_refuses_before_loading(toy_mlx_dir, tmp_path):
+    """A checkpoint with its config and index but no weight files: the refusal must come from config alone."""
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in ("config.json", "model.safetensors.index.json"):
+        shutil.copy(toy_mlx_dir / name, bare / name)
+    check_tensor_split(bare, 2)   # the toy's 2 groups of 32 and 4/2 heads split 2 ways
+    from mlxclin.errors import MlxclinError
+
+    with pytest.raises(MlxclinError, match="cannot be split 4 ways.*2 quantization groups of 32"):
+        check_tensor_split(bare, 4)
+
+
+@pytest.fixture(scope="module")
+def toy_f32_dir(toy_hf_dir, tmp_path_factory):
+    from mlxclin.models.convert import convert
+
+    return convert(str(toy_hf_dir), tmp_path_factory.mktemp("toy-f32") / "f32", recipe="f32").path
+
+
+def _reply(stdout: str) -> list:
+    """The reasoning / answer / token-count lines of `mlxclin generate` (timings differ from run to run)."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("--- reasoning"))
+    end = next(i for i, line in enumerate(lines) if line.startswith("--- harmony"))
+    return lines[start:end] + [lines[end].split(" · prompt")[1]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe", ["f32", "mxfp4"])
+def test_two_rank_tensor_parallel_generation_equals_unsharded(recipe, toy_mlx_dir, toy_f32_dir, run_mlxclin):
+    model = toy_f32_dir if recipe == "f32" else toy_mlx_dir
+    single = run_mlxclin("generate", "--model", model, *PROMPT)
+    assert single.exit_code == 0, single.stderr
+    sharded = launch(2, "generate", "--model", model, "--shard", "tensor", *PROMPT)
+    assert not mlxclin_errors(sharded.stderr) and "Traceback" not in sharded.stderr, sharded.stderr
+    # printed once (rank 0), split over both ranks: each holds less than the whole model
+    assert sharded.stdout.count("--- reasoning") == 1, sharded.stdout
+    header = next(line for line in sharded.stdout.splitlines() if line.startswith("--- tensor parallel"))
+    assert "over 2 rank(s) (ring: 127.0.0.1, 127.0.0.1)" in header
+    whole = sum(f.stat().st_size for f in model.glob("*.safetensors")) / 1e6
+    assert float(header.split("holds ")[1].split(" MB")[0]) < whole
+    assert _reply(sharded.stdout) == _reply(single.stdout)
+    assert "completion 12 tok" in _reply(single.stdout)[-1]
+
+
+@pytest.mark.slow
+def test_four_way_split_of_a_two_group_checkpoint_is_refused_in_one_line(toy_mlx_dir):
+    result = launch(4, "generate", "--model", toy_mlx_dir, "--shard", "tensor", "-p", "x", timeout=120)
+    errors = mlxclin_errors(result.stderr)
+    assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "cannot be split 4 ways" in errors[0] and "4 query / 2 KV heads" in errors[0]
+    assert "the heads allow at most 2 ways" in errors[0]
