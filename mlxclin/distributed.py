@@ -115,15 +115,18 @@ def all_gather_json(obj) -> list:
 
 
 def broadcast_from_main(tree):
-    """Rank 0's arrays on every rank (all_sum of rank 0's values and zeros elsewhere), e.g. resumed train state."""
+    """Rank 0's arrays on every rank (all_sum of rank 0's values and zeros elsewhere), e.g. resumed train state.
+    Arrays go in sorted key order: the same tree can be built in different orders on different ranks."""
     import mlx.core as mx
-    from mlx.utils import tree_map
+    from mlx.utils import tree_flatten, tree_unflatten
 
     if world().size == 1:
         return tree
     keep = world().is_main
-    return tree_map(lambda a: mx.distributed.all_sum(a if keep else mx.zeros_like(a), stream=mx.cpu)
-                    if isinstance(a, mx.array) else a, tree)
+    send = lambda a: mx.distributed.all_sum(a if keep else mx.zeros_like(a), stream=mx.cpu)  # noqa: E731
+    if isinstance(tree, mx.array):
+        return send(tree)
+    return tree_unflatten([(k, send(a) if isinstance(a, mx.array) else a) for k, a in sorted(tree_flatten(tree))])
 
 
 def parameter_bytes(model) -> int:

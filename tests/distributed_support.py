@@ -3,6 +3,7 @@
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -43,8 +44,17 @@ def launch_env() -> dict:
 
 
 def launch(n: int, *args, timeout: float = 300) -> subprocess.CompletedProcess:
-    """`mlx.launch -n N -- python -m mlxclin ARGS`. mlx.launch exits 0 even when ranks fail: check the output."""
-    return subprocess.run(launch_args(n, *args), capture_output=True, text=True, timeout=timeout, env=launch_env())
+    """`mlx.launch -n N -- python -m mlxclin ARGS`. mlx.launch exits 0 even when ranks fail: check the output.
+    On a timeout the whole process group goes (the ranks are the launcher's children)."""
+    proc = subprocess.Popen(launch_args(n, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=launch_env(), start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        raise AssertionError(f"mlx.launch timed out after {timeout} s:\n{out}\n{err}") from None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def mlxclin_errors(stderr: str) -> list:

@@ -4,6 +4,8 @@ import json
 
 import click
 
+from mlxclin import __version__
+
 # Weights on disk after `mlxclin convert --recipe mxfp4` (MXFP4 experts, bf16 rest), in GB.
 KNOWN_MODELS = {"gpt-oss-20b (mxfp4)": 13.0, "gpt-oss-120b (mxfp4)": 61.0}
 KV_HEADROOM_GB = 4.0  # KV cache + activations for a few 4k-token requests, plus the runtime itself
@@ -26,6 +28,7 @@ def collect() -> dict:
     from mlxclin.vocab import VOCAB_FILE, vocab_dir
 
     info = dict(device_info())
+    info["mlxclin"] = __version__   # `doctor --hosts` compares it across machines
     try:
         folder = vocab_dir(materialize=False)
         info["harmony_vocab_offline"] = folder is not None or _can_materialize()
@@ -56,10 +59,34 @@ def advice(info: dict) -> list:
     return tips
 
 
+def report_hosts(hostfile, as_json: bool) -> None:
+    """`doctor --hosts`: every machine of an mlx.launch hostfile, and which models fit split across them."""
+    from mlxclin.cluster import check_hosts, format_fit, format_host, read_hostfile, split_fits, version_mismatches
+
+    reports = check_hosts(read_hostfile(hostfile))
+    fits, mismatches = split_fits(reports, KV_HEADROOM_GB), version_mismatches(reports)
+    if as_json:
+        click.echo(json.dumps({"hosts": [{"ssh": r.ssh, "reachable": r.reachable, "error": r.error, **r.info}
+                                         for r in reports], "version_mismatches": mismatches, "models": fits},
+                              indent=2))
+        return
+    for r in reports:
+        click.echo(format_host(r))
+    click.echo("versions: " + ("; ".join(mismatches) if mismatches else "mlxclin, mlx and mlx-lm match on every "
+                                                                          "reachable host"))
+    for row in fits:
+        click.echo(format_fit(row))
+
+
 @click.command("doctor")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def command(as_json):
+@click.option("--hosts", "hostfile", type=click.Path(dir_okay=False), default=None,
+              help="mlx.launch hostfile: check every host (ssh, versions, memory, models that fit when split).")
+def command(as_json, hostfile):
     """Report OS, chip, memory, Metal/CUDA, MLX versions, the Harmony vocabulary and which models fit."""
+    if hostfile:
+        report_hosts(hostfile, as_json)
+        return
     info = collect()
     if as_json:
         click.echo(json.dumps(info, indent=2))
@@ -80,3 +107,8 @@ def command(as_json):
         click.echo(f"{name:<22} needs ~{m['needs_gb']:.0f} GB incl. KV cache: {verdict}")
     for tip in info["advice"]:
         click.echo(f"advice: {tip}")
+    if info["os"].startswith("Darwin"):   # scale-out across Macs: what JACCL needs and what is missing here
+        from mlxclin.cluster import jaccl_prerequisites, local_rdma_devices
+
+        for line in jaccl_prerequisites(info["os"], local_rdma_devices()):
+            click.echo(line)

@@ -94,8 +94,12 @@ def command(ctx, model_path, data_dir, out_dir, config_file, resume, stop_after_
     config = load_config(config_file, values)
     if overrides.get("epochs") is not None:
         config.iters = None   # --epochs wins over an `iters` in the recipe file
+    from mlxclin.distributed import world
+
     result = train(model_path, data_dir, out_dir, config, resume=resume, stop_after_step=stop_after_step,
                    echo=click.echo, progress=not no_progress)
+    if not world().is_main:   # a data-parallel launch: rank 0 reports and evaluates
+        return
     click.echo(f"adapters -> {result.out} (step {result.steps}; train loss "
                f"{_fmt(result.final_train_loss)}, validation loss {_fmt(result.final_val_loss)})")
     if eval_after and not result.stopped_early:

@@ -181,8 +181,10 @@ def _truncate_log(path: Path, step: int) -> None:
         path.write_text("".join(line + "\n" for line in keep))
 
 
-def train_step(model, optimizer, loss_and_grad, examples: list, batch_size: int) -> tuple:
-    """One optimizer update over `examples` in micro-batches; returns (summed loss, trained tokens)."""
+def train_step(model, optimizer, loss_and_grad, examples: list, batch_size: int, reduce: Optional[Callable] = None
+               ) -> tuple:
+    """One optimizer update over `examples` in micro-batches; returns (summed loss, trained tokens).
+    reduce(grads, loss, trained): sums over the ranks of a data-parallel launch (DataParallel.reduce)."""
     import mlx.core as mx
     from mlx.utils import tree_map
 
@@ -193,6 +195,8 @@ def train_step(model, optimizer, loss_and_grad, examples: list, batch_size: int)
         grads = g if grads is None else tree_map(lambda a, b: a + b, grads, g)
         mx.eval(loss, grads)   # bounds the graph to one micro-batch
         total, trained = total + loss.item(), trained + n
+    if reduce is not None:
+        grads, total, trained = reduce(grads, total, trained)
     # the mean over every trained token of the step, however the tokens fell into micro-batches
     optimizer.update(model, tree_map(lambda a: a / trained, grads))
     mx.eval(model.trainable_parameters(), optimizer.state)
@@ -223,7 +227,12 @@ def train(model_path, data_dir, out, config: TrainConfig, resume: bool = False,
     from mlxclin.device import peak_memory_gb, reset_peak_memory, rss_gb
     from mlxclin.models.gpt_oss import load
 
-    out, data_dir = Path(out), Path(data_dir)
+    from mlxclin.finetune.data_parallel import DataParallel
+
+    parallel = DataParallel.for_config(config)   # one process: every hook below is a no-op
+    parallel.quiet_other_ranks()
+    progress, resume = progress and parallel.world.is_main, parallel.resumes_here(resume)
+    out, data_dir = parallel.output_dir(Path(out)), Path(data_dir)
     train_set, skipped = load_split(data_dir, "train", config.max_seq_len)
     valid_set, skipped_valid = load_split(data_dir, "valid", config.max_seq_len)
     data_digest = file_digest(data_dir / "train.jsonl")
@@ -246,7 +255,7 @@ def train(model_path, data_dir, out, config: TrainConfig, resume: bool = False,
     (out / "param_report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     run_info = {"model": str(model_path), "data": str(data_dir), "train_digest": data_digest,
                 "config": config.to_dict(), "total_steps": total_steps, "steps_per_epoch": order.steps_per_epoch,
-                "train_examples": len(train_set), "valid_examples": len(valid_set)}
+                "train_examples": len(train_set), "valid_examples": len(valid_set), **parallel.run_info()}
     (out / RUN_FILE).write_text(json.dumps(run_info, indent=2) + "\n")
 
     start, trained_total = 0, 0
@@ -255,11 +264,13 @@ def train(model_path, data_dir, out, config: TrainConfig, resume: bool = False,
         start, trained_total = state["step"], state.get("trained_tokens", 0)
         _truncate_log(out / LOG_FILE, start)
         echo(f"resuming from {checkpoint} (step {start} of {total_steps})")
+    start, trained_total = parallel.sync_state(model, optimizer, start, trained_total)
     end = min(total_steps, stop_after_step) if stop_after_step else total_steps
     if start >= end:
         echo(f"nothing to do: {out} is at step {start} of {total_steps}")
     echo(f"{len(train_set)} train / {len(valid_set)} valid examples, {order.steps_per_epoch} steps per epoch, "
          f"{total_steps} steps of {config.batch_size} x {config.grad_accum} examples")
+    echo(parallel.describe())
 
     loss_and_grad = nn.value_and_grad(model, token_loss_sum)
     model.train()
@@ -271,9 +282,10 @@ def train(model_path, data_dir, out, config: TrainConfig, resume: bool = False,
     with gradient_checkpointing(model, config.grad_checkpoint), _interruptible(out, bar):
         for step in range(start, end):
             tic = time.perf_counter()
-            mx.random.seed(config.seed * 1_000_003 + step)  # dropout noise depends on the step only
+            mx.random.seed(parallel.step_seed(config.seed * 1_000_003 + step))  # dropout noise: step (and rank)
             examples = [train_set[i] for i in order.indices(step)]
-            step_loss, step_trained = train_step(model, optimizer, loss_and_grad, examples, config.batch_size)
+            step_loss, step_trained = train_step(model, optimizer, loss_and_grad, parallel.share(examples),
+                                                 config.batch_size, reduce=parallel.reduce)
             elapsed = time.perf_counter() - tic
             done = step + 1
             trained_total += step_trained
