@@ -96,3 +96,44 @@ def test_four_way_split_of_a_two_group_checkpoint_is_refused_in_one_line(toy_mlx
     assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
     assert "cannot be split 4 ways" in errors[0] and "4 query / 2 KV heads" in errors[0]
     assert "the heads allow at most 2 ways" in errors[0]
+
+
+def test_doctor_hosts_checks_every_host_of_a_hostfile(tmp_path, run_mlxclin, monkeypatch):
+    from distributed_support import launch_env
+
+    monkeypatch.setenv("PYTHONPATH", launch_env()["PYTHONPATH"])   # the host probe runs `python -m mlxclin`
+    hostfile = tmp_path / "hosts.json"
+    hostfile.write_text(json.dumps({"backend": "ring", "hosts": [{"ssh": "127.0.0.1", "ips": ["127.0.0.1"]},
+                                                                 {"ssh": "no-such-host.invalid"}]}))
+    result = run_mlxclin("doctor", "--hosts", hostfile)
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("host 0 127.0.0.1: reachable") and "mlxclin 0." in lines[0] and "mlx 0." in lines[0]
+    assert lines[1].startswith("host 1 no-such-host.invalid: UNREACHABLE")
+    assert "match on every reachable host" in lines[2]
+    assert lines[3].startswith("gpt-oss-20b (mxfp4)    split 2 ways") and lines[4].startswith("gpt-oss-120b")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"ips": ["10.0.0.1"]}]))
+    from support import assert_one_line_error
+
+    assert_one_line_error(run_mlxclin("doctor", "--hosts", bad), "host 0 has no \"ssh\" name")
+
+
+def test_split_fit_and_jaccl_advice():
+    from mlxclin.cluster import HostReport, gpt_oss_weights_gb, jaccl_prerequisites, split_fits, version_mismatches
+
+    split, whole = gpt_oss_weights_gb(36, 128)   # gpt-oss-120b: ~65 GB in mxfp4, of which ~2.3 GB stay whole
+    assert 60 < split + whole < 68 and 2.2 < whole < 2.4
+    macs = [HostReport(i, f"mac{i}", True, {"memory_gb": 64.0, "max_recommended_working_set_gb": 48.0,
+                                            "mlx": "0.32.4", "mlx_lm": "0.32.2", "mlxclin": "0.1.0"})
+            for i in range(2)]
+    rows = {r["model"]: r for r in split_fits(macs, 4.0)}
+    big = rows["gpt-oss-120b (mxfp4)"]
+    assert big["splits"] and big["hosts_short"] == [] and big["hosts_short_replicated"] == [0, 1]
+    four = {r["model"]: r for r in split_fits(macs * 2, 4.0)}["gpt-oss-120b (mxfp4)"]
+    assert not four["splits"] and "90 quantization groups" in four["why_not"]
+    macs[1].info["mlx"] = "0.31.0"
+    assert version_mismatches(macs) == ["host 1 (mac1): mlx 0.31.0, host 0: 0.32.4"]
+    assert "macOS-only" in jaccl_prerequisites("Linux 6.1", None)[0]
+    advice = " ".join(jaccl_prerequisites("Darwin 25.2.0", []))
+    assert "rdma_ctl enable" in advice and "no rdma_* device" in advice and "macOS 26.2" in advice
