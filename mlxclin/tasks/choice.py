@@ -35,6 +35,7 @@ class ChoiceTask(Task):
         passed = sum(stats.pass_at_k(flags) for flags in by_item.values())
         pass_summary = stats.accuracy_summary(passed, n)
         return {
+            "protocol": self.protocol,
             "n_items": n,
             "accuracy": stats.accuracy_summary(sum(majority.values()), n),
             "groups": {g: stats.accuracy_summary(c, k) for g, (c, k) in sorted(group_counts.items())},
