@@ -17,6 +17,8 @@ DEFAULT_PROTOCOL = MLXCLIN
 
 # (rule, the paper's choice, mlxclin's choice, why mlxclin differs)
 DIFFERENCES = (
+    ("Wilson 95 % interval", "z = 1.96", "z = 1.959964 (the exact normal quantile, statsmodels)",
+     "the exact quantile; the bounds move by ~5e-6, which flips one printed digit of the paper (43.8 vs 43.9)"),
     ("Eurorad: live answer -> option",
      "exact, normalised, difflib close match (cutoff 0.8 raw, then 0.9 normalised); options de-duplicated",
      "exact, normalised, rapidfuzz ratio >= 90 on normalised text; two options >= 90 is no match",

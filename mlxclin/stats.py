@@ -27,19 +27,32 @@ def _float_or_none(value) -> Optional[float]:
 
 # --- proportions -----------------------------------------------------------------------------------------------
 
-def wilson_interval(correct: int, n: int, confidence: float = 0.95) -> tuple:
-    """Wilson score interval for a proportion, as fractions (low, high). (nan, nan) for n == 0."""
+PAPER_WILSON_Z = 1.96   # the paper's scripts round the normal quantile; statsmodels uses 1.959964...
+
+
+def wilson_interval(correct: int, n: int, confidence: float = 0.95, z: Optional[float] = None) -> tuple:
+    """Wilson score interval for a proportion, as fractions (low, high). (nan, nan) for n == 0.
+
+    By default statsmodels with the exact normal quantile of `confidence`; with `z` given (the paper: 1.96), the
+    closed form with that z, which moves the bounds by about 5e-6 - enough to flip a printed last digit."""
     if n == 0:
         return float("nan"), float("nan")
-    low, high = proportion_confint(correct, n, alpha=1 - confidence, method="wilson")
-    return float(low), float(high)
+    if z is None:
+        low, high = proportion_confint(correct, n, alpha=1 - confidence, method="wilson")
+        return float(low), float(high)
+    p = correct / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def accuracy_summary(correct: int, n: int) -> dict:
-    """{"pct", "ci_low", "ci_high", "correct", "n"}: percentages 0-100 with the Wilson 95 % CI, unrounded."""
+def accuracy_summary(correct: int, n: int, z: Optional[float] = None) -> dict:
+    """{"pct", "ci_low", "ci_high", "correct", "n"}: percentages 0-100 with the Wilson 95 % CI, unrounded
+    (`z` as in wilson_interval)."""
     if n == 0:
         return {"pct": None, "ci_low": None, "ci_high": None, "correct": 0, "n": 0}
-    low, high = wilson_interval(correct, n)
+    low, high = wilson_interval(correct, n, z=z)
     return {"pct": 100.0 * correct / n, "ci_low": 100.0 * low, "ci_high": 100.0 * high,
             "correct": int(correct), "n": int(n)}
 

@@ -224,3 +224,13 @@ def test_wilcoxon_gives_p_one_below_ten_nonzero_differences():
     assert tied["p_value"] == 1.0 and tied["n_nonzero"] == 9
     ten = stats.wilcoxon_abs_errors(list(range(1, 11)), [0] * 10, min_nonzero=10)
     assert ten["statistic"] == 0.0 and ten["p_value"] == pytest.approx(2 / 2 ** 10)
+
+
+def test_wilson_with_the_papers_z_of_1_96():
+    # closed form with z = 1.96 for 7/9: centre (7/9 + 1.96^2/18) / (1 + 1.96^2/9) = 0.694729...,
+    # half-width 1.96 * sqrt(7/9 * 2/9 / 9 + 1.96^2 / 324) / (1 + 1.96^2/9) = 0.242096... -> 45.2583 .. 93.6776 %
+    low, high = stats.wilson_interval(7, 9, z=stats.PAPER_WILSON_Z)
+    assert (100 * low, 100 * high) == pytest.approx((45.25833, 93.67762), abs=1e-5)
+    exact_low, _ = stats.wilson_interval(7, 9)
+    assert 0 < exact_low - low < 1e-5          # z = 1.959964 gives a slightly narrower interval
+    assert stats.accuracy_summary(7, 9, z=1.96)["ci_low"] == pytest.approx(100 * low)
