@@ -27,7 +27,7 @@ DIFFERENCES = (
      "upper-case, whitespace removed, the set of its letters",
      "set of option letters read from letter tokens (\"A, C\", \"Answer: BD\", \"bd\"), never from words",
      "the paper's rule reads \"Answer: B\" as {A, B, E, N, R, S, W}"),
-    ("Judge: weighted kappa",
+    ("Judge: weighted κ",
      "linear weights by label position over the union of the labels of all compared models; "
      "rounding to 0.5 half-to-even",
      "linear weights by label value over the pair's labels; rounding half up",
@@ -35,7 +35,7 @@ DIFFERENCES = (
     ("Judge: ICC(3,k)", "on the runs' errors (run score - expert score): icc3k_errors",
      "on the runs' scores: icc3k_scores (both are written to metrics.json)",
      "agreement of the runs' scores does not depend on the experts"),
-    ("Judge: Holm correction", "per subset (diagnosis, treatment)", "across all tests of a task",
+    ("Judge: Holm", "per subset (diagnosis, treatment)", "across all tests of a task",
      "one family of tests per report controls the error rate of everything shown"),
     ("Judge: Wilcoxon", "p = 1 when fewer than 10 non-zero differences", "tested whenever a difference is non-zero",
      "scipy's exact test is valid for small n"),
