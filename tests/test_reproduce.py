@@ -154,3 +154,53 @@ def test_readme_lists_every_protocol_difference():
     table = readme.split("| rule | paper | mlxclin | why mlxclin differs |")[1].split("\n\n")[0]
     rows = [line.split("|")[1].strip() for line in table.strip().splitlines()[1:]]
     assert rows == [rule.replace("->", "→") for rule, *_ in DIFFERENCES]
+
+
+# --- --live on the toy model ------------------------------------------------------------------------------------
+
+def test_live_flags_without_live_are_one_clear_error(tmp_path, run_mlxclin):
+    from support import assert_one_line_error
+    result = run_mlxclin("reproduce", "--model", tmp_path, "--out", tmp_path / "R")
+    assert_one_line_error(result, "belong to --live")
+    result = run_mlxclin("reproduce", "--live", "--model", tmp_path, "--efforts", "low,extreme", "--out", tmp_path / "R")
+    assert_one_line_error(result, "--efforts 'low,extreme': choose from low, medium, high")
+
+
+@needs_data
+@pytest.mark.data
+def test_live_dry_run_prints_the_plan_only(toy_mlx_dir, tmp_path, run_mlxclin):
+    out = tmp_path / "R"
+    result = run_mlxclin("reproduce", "--live", "--model", toy_mlx_dir, "--limit", "2", "--max-tokens", "16",
+                         "--efforts", "L,H", "--data", CLINICAL_DATA_DIR, "--out", out, "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("plan: eurorad: 2 items × 3 runs × 2 efforts (low, high) = 12 requests, ≈")
+    assert "≤192 completion tokens" in lines[0]
+    assert lines[2].startswith("plan: judge: 4 items × 3 runs × 2 efforts (low, high) = 24 requests")
+    assert lines[-1].startswith("plan: 48 requests in all") and not out.exists()
+
+
+@pytest.mark.slow
+@needs_data
+@pytest.mark.data
+def test_live_toy_runs_all_three_tasks_beside_the_published_rows(toy_mlx_dir, tmp_path, run_mlxclin):
+    out = tmp_path / "R"
+    args = ("reproduce", "--live", "--model", toy_mlx_dir, "--limit", "2", "--max-tokens", "16",
+            "--data", CLINICAL_DATA_DIR, "--out", out)
+    result = run_mlxclin(*args)
+    assert result.exit_code == 0, result.stderr
+    name = Path(toy_mlx_dir).name
+    assert f"live rows beside the published models: {name} (H), {name} (L), {name} (M)" in result.stdout
+    assert "0 unexpected" in result.stdout and "requests/s measured, ETA" in result.stderr
+    for table, n in (("eurorad_accuracy", 2), ("ophtho_accuracy", 2)):
+        rows = (out / "tables" / f"{table}.csv").read_text(encoding="utf-8").splitlines()
+        live = [r for r in rows if r.startswith(f"{name} (") and "· live" in r]
+        assert len(live) == 3 and all(f"/{n}," in r for r in live)
+        assert any(r.startswith("gpt-5.1-1113,89.4 (84.4-92.9),185/207") for r in rows) or table != "eurorad_accuracy"
+    judge = (out / "tables" / "judge_diagnosis_summary.csv").read_text(encoding="utf-8")
+    assert f"{name} (L) · live" in judge and "gpt-5.1-1113,720," in judge
+    samples = (out / "live" / "judge" / "samples.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(samples) == 2 * 2 * 3 * 3          # 2 items per subset x 2 subsets x 3 runs x 3 efforts
+    # resumable: a second call finds every request done and generates nothing
+    again = run_mlxclin(*args)
+    assert again.exit_code == 0 and "0 new samples" in again.stderr
