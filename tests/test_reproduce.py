@@ -4,7 +4,6 @@ The data tests replay the shared copy of the released files (skip without it); t
 """
 
 import csv
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -17,14 +16,6 @@ from support import CLINICAL_DATA_DIR
 
 needs_data = pytest.mark.skipif(not (CLINICAL_DATA_DIR / "eurorad_test.csv").is_file(),
                                 reason=f"shared clinical data not found at {CLINICAL_DATA_DIR}")
-_RENDER = Path(__file__).resolve().parents[1] / "scripts" / "render_report.py"
-
-
-def _render_module():
-    spec = importlib.util.spec_from_file_location("render_report", _RENDER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # --- without the data ----------------------------------------------------------------------------------------
@@ -130,7 +121,8 @@ def test_an_unseen_three_column_group_becomes_a_row_without_code_changes(tmp_pat
 @needs_data
 @pytest.mark.data
 def test_reproduce_report_renders_offline_in_chromium(tmp_path, run_mlxclin):
-    render = _render_module()
+    from test_report_html import render_report as render   # scripts/render_report.py, loaded once
+
     if render.find_chromium() is None:
         pytest.skip("no chromium binary (apt-get install chromium)")
     out = tmp_path / "R"
