@@ -1,7 +1,10 @@
 """The local MLX backend: continuous batching on one long-lived mlx-lm `BatchGenerator`.
 
 - Requests are inserted as soon as a slot frees up, so `batch_size` sequences decode at every step until the queue
-  drains; each completion is yielded the moment it finishes.
+  drains; each completion is yielded the moment it finishes. Prompts are prefilled one at a time, interleaved with
+  the running batch's decode steps, and the next request is inserted once the previous one's prompt is done: so a
+  request's TTFT is its own prefill (plus a decode step or two of its neighbours), and time spent waiting for a slot
+  or for another prompt's prefill is its `queued_s`, not hidden in its TTFT.
 - The prompt prefix shared by all requests with the same `prefix_key` (Harmony system + developer message + the
   task's instructions) is prefilled once per backend and handed to mlx-lm as each request's starting cache (merging
   copies it, so one cache serves every request). Its prefill time is charged to the request that triggered it.
@@ -64,6 +67,7 @@ class _Active:
     start: float
     prefix_prefill_s: float = 0.0
     first: Optional[float] = None
+    prefilling: bool = True      # until mlx-lm reports the end of its prompt
     tokens: list = field(default_factory=list)
 
 
@@ -140,7 +144,7 @@ class MLXBackend(StreamingBackend):
                 gen.close()
             gen = self._generator = BatchGenerator(
                 self.model, stop_tokens=[[t] for t in self.stop_ids], completion_batch_size=self.batch_size,
-                prefill_batch_size=self.batch_size, prefill_step_size=self.prefill_step_size)
+                prefill_batch_size=1, prefill_step_size=self.prefill_step_size)
         return gen
 
     def _insert(self, gen, request: Request, ids: list, planned: dict, t0: float) -> tuple:
@@ -174,12 +178,19 @@ class MLXBackend(StreamingBackend):
         reset_peak_memory()
         try:
             while queue or active:
-                while queue and len(active) < self.batch_size:
+                if queue and len(active) < self.batch_size and not any(a.prefilling for a in active.values()):
                     request = queue.popleft()
                     uid, record = self._insert(gen, request, prompts[request.id], planned, t0)
                     active[uid] = record
-                _, responses = gen.next()
-                now = time.perf_counter()
+                call_start = time.perf_counter()
+                with gen.stats() as step:
+                    prompt_responses, responses = gen.next()
+                # mlx-lm decodes first, then prefills the next prompt in the same call: tokens are stamped when
+                # their decode step finished, not after a neighbour's prefill that merely delayed their return
+                now = call_start + step.decode_time
+                for r in prompt_responses:
+                    if r.end_of_prompt and r.uid in active:
+                        active[r.uid].prefilling = False
                 for r in responses:
                     a = active[r.uid]
                     a.first = now if a.first is None else a.first

@@ -79,7 +79,7 @@ class OpenAIBackend(StreamingBackend):
         host = url_host(self.base_url)
         local = is_loopback_host(host)
         self.server_kind = server_kind if server_kind != "auto" else ("local" if local else "cloud")
-        self.model, self.api_key_env, self.stream = model, api_key_env, stream
+        self.model, self.api_key_env, self.use_sse = model, api_key_env, stream
         self.concurrency, self.timeout_s = max(1, int(concurrency)), float(timeout_s)
         self.max_retries, self.backoff_s, self.max_backoff_s = max(0, int(max_retries)), backoff_s, max_backoff_s
         self._where = host if self.base_url == base_url else "the OpenAI API"
@@ -259,7 +259,7 @@ class OpenAIBackend(StreamingBackend):
         else:
             kwargs["max_completion_tokens"] = request.max_tokens
         create = self._client.chat.completions.create
-        if not self.stream:
+        if not self.use_sse:
             response = create(**kwargs)
             if not response.choices:
                 raise _Retryable("the server answered without choices")
@@ -287,7 +287,7 @@ class OpenAIBackend(StreamingBackend):
         kwargs = dict(model=self.model, input=self._messages(request), reasoning={"effort": request.effort},
                       max_output_tokens=request.max_tokens, **self._sampling(request))
         create = self._client.responses.create
-        if not self.stream:
+        if not self.use_sse:
             response = create(**kwargs)
             content, reasoning = self._response_output(response)
             return content, reasoning, self._response_finish(response), response.usage, None
