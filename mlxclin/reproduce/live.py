@@ -1,7 +1,8 @@
 """`reproduce --live`: the paper's zero-shot protocol on a local MLX model, through the evaluation library.
 
 Each task is one `evaluate(EvalSpec(...))` (resumable run directory under OUT/live/<task>), 3 runs per item at each
-reasoning effort with gpt-oss's sampling (temperature 1, top-p 1). The answers are then read back from samples.jsonl
+reasoning effort with gpt-oss's sampling (temperature 1, top-p 1). The engine's progress bar shows the ETA within a
+task from the measured request rate; after each task one line gives the rate so far and the ETA of the rest. The answers are then read back from samples.jsonl
 and scored again under the paper protocol, whatever protocol the run directory was scored with, so the live rows
 sit beside the published models under the same rules.
 """
@@ -39,7 +40,7 @@ def plan(model: str, data, tasks, efforts, limit, max_tokens: int, out: Path) ->
     for task in tasks:
         spec = EvalSpec(task=task, backend="mlx", model=model, data=None if data is None else str(data),
                         efforts=list(efforts), runs=RUNS, limit=limit, max_tokens=max_tokens,
-                        temperature=1.0, top_p=1.0, out=str(Path(out) / "live" / task), quiet=True)
+                        temperature=1.0, top_p=1.0, out=str(Path(out) / "live" / task), quiet=False)
         inputs = load_inputs(spec)
         n = len(inputs.items) * RUNS * len(spec.efforts)
         chars = sum(len(m["content"]) for item in inputs.items
