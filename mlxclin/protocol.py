@@ -3,7 +3,8 @@ they differ). A task is built with one (`get_task(name, protocol=...)`) and metr
 
 The differences are listed once, in DIFFERENCES, which the README table and `mlxclin reproduce` report print.
 Replaying the released predictions gives the same accuracies, medians and IQRs under both (stored answers are
-scored as stored); what differs is how live answers are read and the agreement statistics.
+scored as stored; Wilson bounds differ in the sixth digit); what differs is how live answers are read and the
+agreement statistics.
 """
 
 from mlxclin.errors import MlxclinError
