@@ -13,11 +13,9 @@ import math
 from typing import Optional, Sequence
 
 import numpy as np
-from scipy import stats as scipy_stats
-from statsmodels.stats.contingency_tables import mcnemar
-from statsmodels.stats.inter_rater import aggregate_raters, cohens_kappa
-from statsmodels.stats.inter_rater import fleiss_kappa as _statsmodels_fleiss_kappa
-from statsmodels.stats.proportion import proportion_confint
+
+# scipy and statsmodels are imported inside the functions that use them: importing them costs seconds, and
+# `mlxclin eval` must check its settings (which imports the tasks, hence this module) before any work.
 
 
 def _float_or_none(value) -> Optional[float]:
@@ -35,6 +33,7 @@ def wilson_interval(correct: int, n: int, confidence: float = 0.95, z: Optional[
 
     By default statsmodels with the exact normal quantile of `confidence`; with `z` given (the paper: 1.96), the
     closed form with that z, which moves the bounds by about 5e-6 - enough to flip a printed last digit."""
+    from statsmodels.stats.proportion import proportion_confint
     if n == 0:
         return float("nan"), float("nan")
     if z is None:
@@ -74,6 +73,8 @@ def fleiss_kappa(ratings) -> Optional[float]:
 
     None when undefined: fewer than 2 raters, or every rating in one category (chance agreement is 1).
     """
+    from statsmodels.stats.inter_rater import aggregate_raters
+    from statsmodels.stats.inter_rater import fleiss_kappa as _statsmodels_fleiss_kappa
     ratings = np.asarray(ratings)
     if ratings.ndim != 2 or ratings.shape[0] == 0 or ratings.shape[1] < 2:
         return None
@@ -118,6 +119,7 @@ def icc3k_on_errors(run_scores, reference) -> Optional[float]:
 def weighted_kappa_linear(a: Sequence[float], b: Sequence[float], step: float = 0.5) -> Optional[float]:
     """Linear-weighted Cohen's kappa between two raters' scores after rounding each to the nearest `step`
     (half up, so 4.25 -> 4.5). Categories are the union of the rounded values, in numeric order."""
+    from statsmodels.stats.inter_rater import cohens_kappa
     ra, rb = round_to_step(a, step), round_to_step(b, step)
     if len(ra) != len(rb) or not ra:
         return None
@@ -181,12 +183,14 @@ def mean_absolute_error(predicted: Sequence[float], reference: Sequence[float]) 
 
 
 def spearman(a: Sequence[float], b: Sequence[float]) -> Optional[float]:
+    from scipy import stats as scipy_stats
     if len(a) < 2 or len(set(a)) < 2 or len(set(b)) < 2:
         return None
     return _float_or_none(scipy_stats.spearmanr(a, b).statistic)
 
 
 def pearson(a: Sequence[float], b: Sequence[float]) -> Optional[float]:
+    from scipy import stats as scipy_stats
     if len(a) < 2 or len(set(a)) < 2 or len(set(b)) < 2:
         return None
     return _float_or_none(scipy_stats.pearsonr(a, b).statistic)
@@ -199,6 +203,7 @@ def mcnemar_test(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> dict:
 
     Returns {"statistic", "p_value", "a_only", "b_only"} (discordant counts: a right and b wrong, and vice versa).
     """
+    from statsmodels.stats.contingency_tables import mcnemar
     if len(correct_a) != len(correct_b):
         raise ValueError("paired comparison needs the same items for both models")
     a_only = sum(1 for x, y in zip(correct_a, correct_b) if x and not y)
@@ -218,6 +223,7 @@ def wilcoxon_abs_errors(errors_a: Sequence[float], errors_b: Sequence[float], mi
     (statistic None) when fewer than `min_nonzero` paired absolute errors differ - the paper's rule is 10, below
     which it does not test; with the default 1, p = 1 only when all are equal.
     """
+    from scipy import stats as scipy_stats
     abs_a = np.abs(np.asarray(errors_a, dtype=float))
     abs_b = np.abs(np.asarray(errors_b, dtype=float))
     if abs_a.shape != abs_b.shape:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from mlxclin.errors import MlxclinError
+from mlxclin.protocol import DEFAULT_PROTOCOL, PROTOCOLS
 
 EFFORTS = ("low", "medium", "high")
 BACKENDS = ("mlx", "openai", "replay")
@@ -50,6 +51,7 @@ class EvalSpec:
     out: Optional[str] = None
     replay_columns: Optional[str] = None
     map_options: bool = False
+    protocol: str = DEFAULT_PROTOCOL        # scoring rules: "paper" or "mlxclin" (README, "Reproducing the paper")
     prompt_files: list = field(default_factory=list)
     overwrite: bool = False
     quiet: bool = False
@@ -113,7 +115,7 @@ _RULES = {
     "timeout": ("float", 0.0, None), "allow_remote": ("bool",), "map_options": ("bool",), "overwrite": ("bool",),
     "quiet": ("bool",), "efforts": ("efforts",), "prompt_files": ("strlist",),
 }
-_CHOICES = {"backend": BACKENDS, "api": APIS}
+_CHOICES = {"backend": BACKENDS, "api": APIS, "protocol": PROTOCOLS}
 
 
 def _check(name: str, value, origin: str):
