@@ -15,6 +15,7 @@ import contextvars
 import json
 import os
 import socket
+import sys
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -74,6 +75,13 @@ def launch_hosts() -> list:
 def main_echo(echo: Callable) -> Callable:
     """`echo` on rank 0, silence elsewhere: `mlx.launch` merges every rank's stdout into one terminal."""
     return echo if world().is_main else (lambda *args, **kwargs: None)
+
+
+def quiet_other_ranks() -> None:
+    """Ranks other than 0 print nothing to stdout (progress lines included): `mlx.launch` merges every rank's
+    stdout into one terminal. stderr stays, so a failure on any rank is seen."""
+    if not world().is_main:
+        sys.stdout = open(os.devnull, "w")
 
 
 def rank_share(items: list, w: Optional[World] = None) -> list:

@@ -91,7 +91,11 @@ def command(**opts):
     from mlxclin.evaluation.spec import EvalSpec
 
     spec = EvalSpec.from_sources(opts.pop("config_file"), **opts)
-    result = evaluate(spec, echo=lambda line: click.echo(line, err=True))
+    from mlxclin.distributed import world
+    from mlxclin.evaluation.distributed import evaluate_distributed
+
+    run = evaluate if world().size == 1 else evaluate_distributed   # under mlx.launch: ranks split the requests
+    result = run(spec, echo=lambda line: click.echo(line, err=True))
     if result.new_samples == 0 and result.resumed:
         click.echo(f"{result.run_dir} is complete: nothing left to run; metrics recomputed from its samples")
     for effort, m in result.metrics.items():

@@ -15,9 +15,7 @@ adapters, optimizer state and step to the other ranks, so only rank 0's machine 
 """
 
 import atexit
-import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -54,12 +52,6 @@ class DataParallel:
 
     def run_info(self) -> dict:
         return {"effective_batch": self.effective_batch, "world": self.world.to_dict()}
-
-    def quiet_other_ranks(self) -> None:
-        """Ranks other than 0 print nothing to stdout (progress lines included): `mlx.launch` merges every rank's
-        stdout into one terminal. stderr stays, so a failure on any rank is seen."""
-        if not self.world.is_main:
-            sys.stdout = open(os.devnull, "w")
 
     def output_dir(self, out: Path) -> Path:
         """rank 0: the user's folder; other ranks: a scratch folder, removed when the process exits."""

@@ -227,10 +227,11 @@ def train(model_path, data_dir, out, config: TrainConfig, resume: bool = False,
     from mlxclin.device import peak_memory_gb, reset_peak_memory, rss_gb
     from mlxclin.models.gpt_oss import load
 
+    from mlxclin.distributed import quiet_other_ranks
     from mlxclin.finetune.data_parallel import DataParallel
 
     parallel = DataParallel.for_config(config)   # one process: every hook below is a no-op
-    parallel.quiet_other_ranks()
+    quiet_other_ranks()   # rank 0 prints (progress lines too)
     progress, resume = progress and parallel.world.is_main, parallel.resumes_here(resume)
     out, data_dir = parallel.output_dir(Path(out)), Path(data_dir)
     train_set, skipped = load_split(data_dir, "train", config.max_seq_len)
