@@ -69,14 +69,14 @@ def evaluate(spec: EvalSpec, echo=None) -> EvalResult:
 
 def _generate(spec: EvalSpec, inputs, config: dict, run_dir: RunDir, todo: list, total: int) -> int:
     from mlxclin.device import device_info
-    from mlxclin.evaluation.engine import _Progress, run_requests
+    from mlxclin.evaluation.engine import Progress, run_requests
 
     if spec.backend == "replay":
         backend = replay_backend(inputs, config["replay_columns"])
     else:
         backend = live_backend(spec, config)
         write_json(run_dir.file("config.json"), {**run_dir.read_config(), "device": device_info()})
-    progress = _Progress(total, total - len(todo), f"{inputs.task.name} {config['model']}",
+    progress = Progress(total, total - len(todo), f"{inputs.task.name} {config['model']}",
                          enabled=not spec.quiet and spec.backend != "replay")
     try:
         return run_requests(inputs.task, inputs.items, backend, todo, run_dir, spec.retry_unparsed, progress)
