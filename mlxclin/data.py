@@ -144,6 +144,22 @@ def iter_jsonl(lines, source):
         yield number, obj
 
 
+def read_json_object(path, what: str) -> dict:
+    """A JSON file that must hold one object (configs, metrics, state); any damage is one line naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise MlxclinError(f"{path} not found; the {what} is missing")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise MlxclinError(f"{path} is not valid JSON ({e.msg} at line {e.lineno}); the {what} is damaged") from None
+    except UnicodeDecodeError:
+        raise MlxclinError(f"{path} is not UTF-8 text; the {what} is damaged") from None
+    if not isinstance(data, dict):
+        raise MlxclinError(f"{path} should hold a JSON object, found {type(data).__name__}; the {what} is damaged")
+    return data
+
+
 def _parse_jsonl(path: Path, text: str) -> Table:
     rows, columns, lines = [], {}, []
     for number, row in iter_jsonl(text.splitlines(), path):

@@ -200,3 +200,16 @@ def test_fuse_requantizes_mxfp4_experts_and_measures_the_logit_change(trained, t
     again = run_mlxclin("finetune", "fuse", "--model", toy_mlx_dir, "--adapter-path", adapters,
                         "--out", tmp_path / "fused")
     assert again.exit_code == 2 and "already exists" in again.stderr
+
+
+def test_resume_works_after_a_torn_last_log_line(prepared, toy_mlx_dir, tmp_path, run_mlxclin):
+    common = ["finetune", "--model", toy_mlx_dir, "--data", prepared, "--iters", 2, "--save-every", 1,
+              "--out", tmp_path / "run", *TRAIN_ARGS]
+    assert run_mlxclin(*common, "--stop-after-step", 1).exit_code == 0
+    log = tmp_path / "run" / "train_log.jsonl"
+    with open(log, "a") as f:
+        f.write('{"step": 2, "train_lo')          # killed mid-write
+    resumed = run_mlxclin(*common, "--resume")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert "train_log.jsonl line" in resumed.stdout and "is torn" in resumed.stdout
+    assert all(json.loads(line) for line in log.read_text().splitlines())
