@@ -24,6 +24,7 @@ th { background: #f2f2f5; position: sticky; top: 0; }
 tr:nth-child(even) td { background: #fafafc; }
 td.no { color: #b00020; font-weight: 600; }
 p.note { color: #555; font-size: 12.5px; margin: 2px 0; }
+p.warning { color: #b00020; font-weight: 600; }
 figure { margin: 14px 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 12.5px; }
 nav a { margin-right: 14px; }
@@ -83,6 +84,7 @@ def report_html(report) -> str:
     if report.sample_pages:
         nav += ' <a href="#samples">Per-sample outputs</a>'
     body = [f"<h1>{escape(report.title)}</h1>", f"<p>{escape(report.subtitle)}</p>", f"<nav>{nav}</nav>"]
+    body += [f'<p class="warning">Warning: {escape(w)}</p>' for w in report.warnings]
     for task, section in report.sections.items():
         body.append(f'<h2 id="{anchor(task)}">{escape(section.title)}</h2>')
         body += [table_html(t) for t in section.tables]
