@@ -19,8 +19,9 @@ h1 { font-size: 24px; } h2 { font-size: 20px; margin-top: 36px; border-bottom: 1
 h3 { font-size: 15px; margin-top: 24px; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; font-size: 12.5px; margin: 6px 0; }
-th, td { border: 1px solid #d0d0d5; padding: 3px 7px; text-align: left; vertical-align: top; white-space: nowrap; }
-th { background: #f2f2f5; position: sticky; top: 0; }
+th, td { border: 1px solid #d0d0d5; padding: 3px 5px; text-align: left; vertical-align: top; white-space: nowrap; }
+th { background: #f2f2f5; position: sticky; top: 0; white-space: normal; min-width: 3em; }
+td.wrap { white-space: normal; min-width: 6em; max-width: 12em; overflow-wrap: anywhere; }
 tr:nth-child(even) td { background: #fafafc; }
 td.no { color: #b00020; font-weight: 600; }
 p.note { color: #555; font-size: 12.5px; margin: 2px 0; }
@@ -44,13 +45,15 @@ def anchor(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
+def _cell(text, wraps: bool) -> str:
+    css = "no" if text == "NO" else ("wrap" if wraps else "")
+    return f'<td class="{css}">{escape(str(text))}</td>' if css else f"<td>{escape(str(text))}</td>"
+
+
 def table_html(table) -> str:
     head = "".join(f"<th>{escape(str(c))}</th>" for c in table.columns)
-    rows = []
-    for row in table.rows:
-        cells = "".join(f'<td class="no">{escape(c)}</td>' if c == "NO" else f"<td>{escape(str(c))}</td>"
-                        for c in row)
-        rows.append(f"<tr>{cells}</tr>")
+    wraps = [c in getattr(table, "wrap", ()) for c in table.columns]
+    rows = ["<tr>" + "".join(_cell(c, w) for c, w in zip(row, wraps)) + "</tr>" for row in table.rows]
     body = (f'<div class="scroll"><table data-key="{escape(table.key)}"><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table></div>') if table.rows else "<p>(nothing to show)</p>"
     notes = "".join(f'<p class="note">{escape(n)}</p>' for n in table.notes)
