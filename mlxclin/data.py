@@ -173,20 +173,21 @@ def _parse_jsonl(path: Path, text: str) -> Table:
 
 # --- locating a task's file --------------------------------------------------------------------------------------
 
-def resolve_data_file(name: str, data=None) -> Path:
+def resolve_data_file(name: str, data=None, flag: str = "--data") -> Path:
     """The file for data source `name`: `data` itself, `data/<name>` when `data` is a folder, else the cached or
-    freshly downloaded release file."""
+    freshly downloaded release file. `flag` is the option that sets `data`, named in the advice of an error."""
     if data is not None:
         data = Path(data)
         if data.is_dir():
             candidate = data / name
             if not candidate.is_file():
-                raise MlxclinError(f"{data} is a folder without {name}; pass the file itself or a folder holding it")
+                raise MlxclinError(f"{flag} {data} is a folder without {name}; pass the file itself or a folder "
+                                   f"holding it")
             return candidate
         if not data.exists():
-            raise MlxclinError(f"data file not found: {data}")
+            raise MlxclinError(f"data file not found: {data} (given by {flag})")
         return data
-    return fetch_source(name)
+    return fetch_source(name, flag)
 
 
 def sha256_of(path: Path) -> str:
@@ -197,7 +198,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def fetch_source(name: str) -> Path:
+def fetch_source(name: str, flag: str = "--data") -> Path:
     """Return the cached copy of a released file, downloading and verifying it first if needed."""
     if name not in SOURCES:
         raise MlxclinError(f"unknown data file {name!r}; known: {', '.join(SOURCES)}")
@@ -205,7 +206,7 @@ def fetch_source(name: str) -> Path:
     target = cache_dir() / "data" / source.commit / source.name
     if target.is_file() and sha256_of(target) == source.sha256:
         return target
-    how = (f"pass --data PATH pointing to a local copy of {source.path} from {UPSTREAM_REPO} "
+    how = (f"pass {flag} PATH pointing to a local copy of {source.path} from {UPSTREAM_REPO} "
            f"(commit {source.commit}), or put it at {target}")
     if os.environ.get(OFFLINE_ENV):
         raise MlxclinError(f"{name} is not cached and {OFFLINE_ENV} is set; {how}")

@@ -11,7 +11,7 @@ from mlxclin.errors import MlxclinError
 
 
 def eval_arguments(model, adapter_dir, data_dir, test_data=None, limit=None, runs: int = 1, effort=None,
-                   temperature=None) -> list:
+                   temperature=None, max_tokens=None) -> list:
     """The `mlxclin eval` command line that checks this adapter."""
     meta_file = Path(data_dir) / "prepare.json"
     if not meta_file.is_file():
@@ -26,15 +26,17 @@ def eval_arguments(model, adapter_dir, data_dir, test_data=None, limit=None, run
         args += ["--limit", str(limit)]
     if temperature is not None:
         args += ["--temperature", str(temperature)]
+    if max_tokens is not None:
+        args += ["--max-tokens", str(max_tokens)]
     return args
 
 
 def evaluate_adapter(model, adapter_dir, data_dir, test_data=None, limit=None, runs: int = 1, effort=None,
-                     temperature=None, echo=print) -> dict:
+                     temperature=None, echo=print, max_tokens=None) -> dict:
     """Run the eval command in this process; returns metrics.json."""
     from mlxclin.commands.eval import command as eval_command
 
-    args = eval_arguments(model, adapter_dir, data_dir, test_data, limit, runs, effort, temperature)
+    args = eval_arguments(model, adapter_dir, data_dir, test_data, limit, runs, effort, temperature, max_tokens)
     echo("evaluating the adapter: mlxclin eval " + " ".join(args))
     eval_command.main(args=args, prog_name="mlxclin eval", standalone_mode=False)
     return json.loads((Path(adapter_dir) / "eval-eurorad" / "metrics.json").read_text())
