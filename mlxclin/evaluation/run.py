@@ -109,7 +109,8 @@ def write_results(task, items: list, config: dict, run_dir: RunDir) -> tuple:
     item_ids = {i.id for i in items}
     samples = [s for s in run_dir.read_samples() if s["item_id"] in item_ids]
     by_effort = {e: [s for s in samples if s["effort"] == e] for e in config["efforts"]}
-    metrics = {e: {**compute_metrics(task, items, by_effort[e], config["runs"], config["model"]), "effort": e}
+    metrics = {e: {**compute_metrics(task, items, by_effort[e], config["runs"], config["model"]), "effort": e,
+                   "dropped_rows": config.get("dropped_rows", {})}
                for e in config["efforts"]}
     doc = dict(next(iter(metrics.values())))
     if len(metrics) > 1:
