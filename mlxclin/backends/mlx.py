@@ -45,6 +45,13 @@ class MLXBackend:
             self.stop_ids = sorted(set(stop_token_ids()) | {199999})
         else:
             self.stop_ids = sorted(self.tokenizer.eos_token_ids)
+        # --- issue 14 hook: Qwen3.5 / Gemma 4 end-of-turn tokens (models/families.py) ---
+        from mlxclin.models import families
+
+        self.family = families.family_of(self.config)
+        if self.family is not None:
+            self.stop_ids = families.stop_token_ids(self.tokenizer, self.family)
+        # --- end issue 14 hook ---
         self.tokenizer.eos_token_ids = set(self.stop_ids)
         self.batch_size = max(1, batch_size)
         self.prefill_step_size = prefill_step_size
@@ -59,6 +66,10 @@ class MLXBackend:
             from mlxclin.harmony import render_prompt
 
             return render_prompt(request.messages, request.effort)
+        if self.family is not None:  # issue 14 hook: the family's chat template with its thinking switch
+            from mlxclin.models.families import render_prompt as render_family_prompt
+
+            return render_family_prompt(self.tokenizer, self.family, request.messages, request.effort)
         return list(self.tokenizer.apply_chat_template(request.messages, add_generation_prompt=True,
                                                        tokenize=True))
 
@@ -87,6 +98,8 @@ class MLXBackend:
         """`tokens` may end with the stop token; Harmony parsing wants to see it, the counts do not."""
         stopped = finish == "stop"
         content = tokens[:-1] if stopped and tokens and tokens[-1] in self.tokenizer.eos_token_ids else tokens
+        if self.family is not None:  # issue 14 hook: <think> / thought-channel parsing (models/families.py)
+            return self._family_completion(request, prompt_len, tokens, content, finish, timing)
         if self.harmony:
             from mlxclin.harmony import parse_completion
 
@@ -102,6 +115,22 @@ class MLXBackend:
             id=request.id, text=self.tokenizer.decode(content), reasoning=reasoning, final=final,
             finish_reason=finish, status=status, format=self.format, prompt_tokens=prompt_len,
             completion_tokens=len(content), reasoning_tokens=reasoning_tokens, rss_gb=rss_gb(), **timing)
+
+    def _family_completion(self, request: Request, prompt_len: int, tokens: list, content: list, finish: str,
+                           timing: dict) -> Completion:
+        """issue 14 hook: Qwen3.5 / Gemma 4 completions, parsed from the decoded text with special tokens kept."""
+        from mlxclin.models.families import parse_completion, thinking_for
+
+        thinking = thinking_for(self.family, request.effort)
+        parsed = parse_completion(self.family, self.tokenizer.decode(tokens), finish == "stop", thinking)
+        reasoning = parsed.reasoning
+        reasoning_tokens = len(self.tokenizer.encode(reasoning, add_special_tokens=False)) if reasoning else 0
+        completion = Completion(
+            id=request.id, text=self.tokenizer.decode(content), reasoning=parsed.reasoning, final=parsed.final,
+            finish_reason=finish, status=parsed.status, format=self.family.name, prompt_tokens=prompt_len,
+            completion_tokens=len(content), reasoning_tokens=reasoning_tokens, rss_gb=rss_gb(), **timing)
+        completion.extra.update(parsed.notes, thinking=thinking)
+        return completion
 
     def _sampler(self, request: Request):
         from mlx_lm.sample_utils import make_sampler
