@@ -197,6 +197,10 @@ def command(ctx, **opts):
     else:
         runs = o["runs"]
         impl, model, chunk, price = _live_backend(o, config)
+        if getattr(impl, "family", None) is not None:  # issue 14 hook: Qwen3.5 / Gemma 4 thinking + sampling
+            from mlxclin.models.families import study_settings
+
+            config["model_family"] = {e: study_settings(impl.family, e) for e in efforts}
     config.update(model=model, runs=runs)
     run_dir = RunDir(Path(o["out_dir"]) if o["out_dir"]
                      else Path("runs") / re.sub(r"[^\w.-]+", "_", f"{task.name}-{Path(model).name}"))

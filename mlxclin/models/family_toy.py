@@ -113,6 +113,8 @@ def _value(rng, name: str, shape: tuple, family: str) -> np.ndarray:
         return np.ones(shape, np.float32) + normal(0.1)
     if name.endswith("layer_scalar"):
         return np.ones(shape, np.float32)
+    if family == "gemma4" and (name.endswith("q_norm.weight") or name.endswith("k_norm.weight")):
+        return 0.3 + normal(0.03)  # Gemma 4 attends with scale 1.0: unit q/k norms would make attention one-hot
     if "norm" in leaf[-2] and len(shape) == 1:
         zero_centred = family != "gemma4" and "linear_attn.norm" not in name  # Qwen3.5 stores w for (1 + w)
         return normal(0.1) if zero_centred else 1.0 + normal(0.1)
