@@ -164,6 +164,34 @@ def render_training_example(tokenizer, family: Family, messages: list, effort: s
     return prompt + target_ids, [0] * len(prompt) + [1] * len(target_ids)
 
 
+def training_renderer(model_dir):
+    """render(messages, effort) -> (ids, mask) for the family of the model in model_dir (for finetune prepare)."""
+    from mlx_lm.utils import load_tokenizer
+
+    from mlxclin.models.checkpoint import read_config
+    from pathlib import Path
+
+    family = family_of(read_config(Path(model_dir)))
+    tokenizer = load_tokenizer(Path(model_dir))
+    return lambda messages, effort: render_training_example(tokenizer, family, messages, effort)
+
+
+def output_head(model):
+    """hidden states -> logits for mlx-lm's Qwen3.5 / Gemma 4 models, whose text model sits under
+    `language_model` with its own head: untied `lm_head` (Qwen3.5) or tied embeddings plus the final logit
+    soft-capping (Gemma 4). None for models without a `language_model` (gpt-oss)."""
+    import mlx.core as mx
+
+    text = getattr(model, "language_model", None)
+    if text is None:
+        return None
+    head = text.lm_head if hasattr(text, "lm_head") else text.model.embed_tokens.as_linear
+    cap = getattr(text, "final_logit_softcapping", None)
+    if not cap:
+        return head
+    return lambda hidden: mx.tanh(head(hidden) / cap) * cap
+
+
 def study_settings(family: Family, effort: str) -> dict:
     """What config.json records for a run of this family: thinking, recommended sampling and its source."""
     return {"family": family.name, "family_label": family.label, "thinking": thinking_for(family, effort),
