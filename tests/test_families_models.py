@@ -116,14 +116,29 @@ def test_eval_writes_run_dirs_with_reasoning_separated(task, family, family_toy,
     result = run_mlxclin("eval", "--task", task, "--backend", "mlx", "--model", family_toy(family), "--data", data,
                          "--limit", "2", "--runs", "1", "--max-tokens", "8", "--out", out, "--quiet")
     assert result.exit_code == 0, result.stderr
+    for name in ("config.json", "samples.jsonl", "metrics.json", "perf.json"):
+        assert (out / name).exists(), name
     samples = _lines(out / "samples.jsonl")
     assert len(samples) == (4 if task == "judge" else 2)
     for s in samples:
         assert s["format"] == ("gemma4" if family == "gemma4" else "qwen3_5")
         assert s["extra"]["thinking"] is True
-        # thinking was on and 8 tokens cannot close a block: Qwen's output is all reasoning, never the answer
+        # thinking was on, so the prompt opened <think>: Qwen's text is reasoning until a </think> closes it
         if family != "gemma4":
-            assert s["final"] == "" and s["status"] == "truncated" and s["extra"]["reasoning_unclosed"]
-    config = json.loads((out / "config.json").read_text())
-    settings = config["model_family"]["medium"]
-    assert settings["thinking"] is True and settings["recommended_sampling"]["top_p"] == 0.95
+            assert s["reasoning"]
+            if "</think>" not in s["raw"]:
+                assert s["final"] == "" and s["extra"]["reasoning_unclosed"] and s["status"] == "unparsed"
+
+
+def test_run_settings_record_thinking_and_model_card_sampling(family_toy, toy_hf_dir):
+    from mlxclin.errors import MlxclinError
+    from mlxclin.models.families import run_settings
+
+    settings = run_settings(family_toy("qwen3_5_moe"), ["low", "high"])
+    assert settings["low"]["thinking"] is False and settings["high"]["thinking"] is True
+    assert settings["high"]["recommended_sampling"] == {"temperature": 1.0, "top_p": 0.95, "top_k": 20,
+                                                        "min_p": 0.0, "presence_penalty": 1.5}
+    assert run_settings(family_toy("gemma4"), ["medium"])["medium"]["recommended_sampling"]["top_k"] == 64
+    assert run_settings(toy_hf_dir, ["medium"]) is None  # gpt-oss: Harmony effort, not a family switch
+    with pytest.raises(MlxclinError, match="Gemma 4 has no such thinking setting"):
+        run_settings(family_toy("gemma4"), ["max"])

@@ -138,6 +138,14 @@ def parse_completion(family: Family, text: str, stopped: bool, thinking: bool) -
     return ParsedCompletion(reasoning, final, status, notes)
 
 
+def parse_completion_tokens(tokenizer, family: Family, tokens: list, stopped: bool, effort: str) -> tuple:
+    """(reasoning, final, status, reasoning tokens, notes) from completion token ids, for the MLX backend."""
+    thinking = thinking_for(family, effort)
+    parsed = parse_completion(family, tokenizer.decode(tokens), stopped, thinking)
+    reasoning_tokens = len(tokenizer.encode(parsed.reasoning, add_special_tokens=False)) if parsed.reasoning else 0
+    return parsed.reasoning, parsed.final, parsed.status, reasoning_tokens, {**parsed.notes, "thinking": thinking}
+
+
 def training_target(family: Family, answer: str, reasoning: str, thinking: bool) -> str:
     """The assistant text after the prompt that `render_prompt` gives, ending with the end-of-turn token.
 
@@ -190,6 +198,17 @@ def output_head(model):
     if not cap:
         return head
     return lambda hidden: mx.tanh(head(hidden) / cap) * cap
+
+
+def run_settings(model_dir, efforts: list) -> Optional[dict]:
+    """{effort: study settings} for config.json when model_dir holds a Qwen3.5 / Gemma 4 model, else None.
+    Reads only config.json, so an effort the family cannot honour is refused before the model loads."""
+    from pathlib import Path
+
+    from mlxclin.models.checkpoint import read_config
+
+    family = family_of(read_config(Path(model_dir)))
+    return {e: study_settings(family, e) for e in efforts} if family else None
 
 
 def study_settings(family: Family, effort: str) -> dict:
