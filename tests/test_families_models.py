@@ -142,3 +142,16 @@ def test_run_settings_record_thinking_and_model_card_sampling(family_toy, toy_hf
     assert run_settings(toy_hf_dir, ["medium"]) is None  # gpt-oss: Harmony effort, not a family switch
     with pytest.raises(MlxclinError, match="Gemma 4 has no such thinking setting"):
         run_settings(family_toy("gemma4"), ["max"])
+
+
+def test_doctor_lists_the_families_per_recipe(run_mlxclin):
+    result = run_mlxclin("doctor", "--json")
+    assert result.exit_code == 0, result.stderr
+    table = json.loads(result.stdout)["family_models"]
+    assert set(table) == {"Qwen3.5-9B", "Qwen3.5-27B", "Qwen3.5-35B-A3B", "Gemma-4-31B"}
+    for row in table.values():
+        needs = [row[r]["needs_gb"] for r in ("q4", "mixed_4_6", "q8", "bf16")]
+        assert needs == sorted(needs) and needs[0] > 4
+    assert table["Qwen3.5-35B-A3B"]["bf16"]["needs_gb"] > 70  # 35e9 params x 2 bytes + KV headroom
+    text = run_mlxclin("doctor").stdout
+    assert "Qwen3.5-35B-A3B" in text and "mixed_4_6" in text
