@@ -44,7 +44,8 @@ def test_gemma_thought_channel_missing_channel_and_unclosed():
 
 
 def test_mojibake_is_repaired_and_counted():
-    p = parse_completion(QWEN3_5, "Gardnerâ€™s view\n</think>\n\nSturgeâ€“Weber syndrome", True, thinking=True)
+    text = "Gardnerâ€™s view\n</think>\n\nSturgeâ€“Weber syndrome"
+    p = parse_completion(QWEN3_5, text, True, thinking=True)
     assert p.final == "Sturge\u2013Weber syndrome" and p.reasoning == "Gardner\u2019s view"
     assert p.notes["mojibake_repaired"] == 2
     assert "mojibake_repaired" not in parse_completion(QWEN3_5, "x</think>café", True, thinking=True).notes

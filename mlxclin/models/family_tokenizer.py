@@ -82,7 +82,8 @@ def write_gemma_tokenizer(out: Path) -> dict:
     tok.post_processor = processors.TemplateProcessing(single="<bos> $A", pair="<bos> $A <bos> $B",
                                                        special_tokens=[("<bos>", bos)])
     tok.save(str(out / "tokenizer.json"))
-    config = {"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<bos>", "eos_token": "<eos>", "pad_token": "<pad>",
+    config = {"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<bos>", "eos_token": "<eos>",
+              "pad_token": "<pad>",
               "unk_token": "<unk>", "mask_token": "<mask>", "add_bos_token": True, "add_eos_token": False,
               "model_max_length": 1000000000000000019884624838656, "clean_up_tokenization_spaces": False,
               "added_tokens_decoder": _added_decoder(tok, set(GEMMA_SPECIALS))}

@@ -8,7 +8,7 @@ Family quirks the toys keep because a converter must get them right:
   Qwen3.5: 3 of every 4 layers are Gated DeltaNet linear attention (conv1d stored [C, 1, K]), the rest gated full
            attention with partial RoPE; RMSNorm weights stored zero-centred (the model multiplies by 1 + w);
            MoE experts fused as `experts.gate_up_proj` [E, 2I, H] + `experts.down_proj` [E, H, I], a shared expert.
-  Gemma 4: 5 sliding-window layers then 1 global, global layers with their own head_dim, K = V projection
+  Gemma 4: 5 sliding-window layers then 1 global (the 4-layer toy: 3 + 1), global layers with their own head_dim, K = V projection
            (`attention_k_eq_v`) and proportional partial RoPE; tied embeddings; final logit soft-capping.
 The tensor names and shapes are taken from mlx-lm's model for the same config and mapped back to the HF names;
 tests load the result with transformers and require no missing or unexpected keys.
@@ -106,7 +106,7 @@ def _hf_name(name: str) -> str:
 def _value(rng, name: str, shape: tuple, family: str) -> np.ndarray:
     """Random values with the statistics each tensor needs to give a well-conditioned toy."""
     normal = lambda std: (rng.standard_normal(shape) * std).astype(np.float32)  # noqa: E731
-    leaf = name.rsplit(".", 2)
+    module = name.rsplit(".", 2)[-2]  # "input_layernorm" in "...layers.0.input_layernorm.weight"
     if name.endswith("A_log"):
         return np.log(rng.uniform(1, 16, size=shape)).astype(np.float32)
     if name.endswith("dt_bias"):
@@ -115,7 +115,7 @@ def _value(rng, name: str, shape: tuple, family: str) -> np.ndarray:
         return np.ones(shape, np.float32)
     if family == "gemma4" and (name.endswith("q_norm.weight") or name.endswith("k_norm.weight")):
         return 0.3 + normal(0.03)  # Gemma 4 attends with scale 1.0: unit q/k norms would make attention one-hot
-    if "norm" in leaf[-2] and len(shape) == 1:
+    if "norm" in module and len(shape) == 1:
         zero_centred = family != "gemma4" and "linear_attn.norm" not in name  # Qwen3.5 stores w for (1 + w)
         return normal(0.1) if zero_centred else 1.0 + normal(0.1)
     if "embed_tokens" in name:
