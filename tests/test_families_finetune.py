@@ -81,3 +81,35 @@ def test_qwen_moe_finetuning_learns_with_expert_and_attention_lora(run_mlxclin, 
     print(f"qwen3_5_moe learning check: held-out accuracy {accuracy(tmp_path / 'before'):.1f}% before, "
           f"{accuracy(tmp_path / 'after'):.1f}% after fine-tuning")
     assert accuracy(tmp_path / "after") >= 70.0
+
+
+@pytest.mark.parametrize("family,recipe,kinds", [
+    ("qwen3_5_moe", "qwen3_5-35b-a3b-eurorad", {"attention", "experts", "other"}),
+    ("qwen3_5", "qwen3_5-dense-eurorad", {"attention", "other"}),
+])
+def test_qwen_recipes_match_their_models(family, recipe, kinds, family_toy):
+    from mlxclin.finetune.config import load_config
+    from mlxclin.finetune.lora import apply_lora, parameter_report
+    from mlxclin.models.gpt_oss import load
+
+    model, _, _ = load(family_toy(family))
+    config = load_config(recipe)
+    apply_lora(model, config)  # raises when a key matches no module
+    report = parameter_report(model)
+    assert set(report.rows) == kinds
+    adapted = {key for row in report.rows.values() for key in row["keys"]}
+    assert adapted == set(config.keys)
+
+
+def test_gemma_prepare_renders_thought_channel_prompt(run_mlxclin, family_toy, finetune_jsonl, short_prompt_file,
+                                                      tmp_path):
+    from mlx_lm.utils import load_tokenizer
+
+    result = run_mlxclin("finetune", "prepare", "--data", finetune_jsonl, "--model", family_toy("gemma4"), "--out",
+                         tmp_path / "d", "--effort", "low", "--prompt-file", short_prompt_file, "--skip-leakage")
+    assert result.exit_code == 0, result.stderr
+    example = json.loads((tmp_path / "d" / "train.jsonl").read_text().splitlines()[0])
+    tok = load_tokenizer(family_toy("gemma4"))
+    prompt = tok.decode([i for i, m in zip(example["ids"], example["mask"]) if not m])
+    assert prompt.startswith("<bos><|turn>") and prompt.endswith("<|turn>model\n") and "<|think|>" not in prompt
+    assert tok.decode([i for i, m in zip(example["ids"], example["mask"]) if m]) == example["gold"] + "<turn|>"
