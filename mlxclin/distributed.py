@@ -10,8 +10,6 @@ of one, and every helper here is then a no-op, so single-machine code paths stay
   a checkpoint whose heads or quantization groups cannot split N ways, before anything is loaded.
 """
 
-import contextlib
-import contextvars
 import json
 import os
 import socket
@@ -25,7 +23,6 @@ from mlxclin.errors import MlxclinError
 
 QUANT_GROUP_SIZES = (32, 64, 128)  # the affine group sizes MLX can quantize with
 MXFP4_GROUP = 32                   # fixed by the format
-_TENSOR_GROUP = contextvars.ContextVar("mlxclin_tensor_group", default=None)
 
 
 @dataclass(frozen=True)
@@ -229,24 +226,6 @@ def check_tensor_split(model_dir, n: int) -> None:
             hints.append(split_suggestion(config, n))
         refuse(f"{model_dir} cannot be split {n} ways with --shard tensor: {'; '.join(problems)} "
                f"({'; '.join(hints)})")
-
-
-def tensor_parallel_group():
-    """The group `gpt_oss.load` shards over, set by `tensor_parallel()`; None: load the whole model."""
-    return _TENSOR_GROUP.get()
-
-
-@contextlib.contextmanager
-def tensor_parallel(model_dir):
-    """Within this block, models load sharded over every rank of the launch (after the pre-flight check)."""
-    import mlx.core as mx
-
-    check_tensor_split(model_dir, world().size)
-    token = _TENSOR_GROUP.set(mx.distributed.init())
-    try:
-        yield world()
-    finally:
-        _TENSOR_GROUP.reset(token)
 
 
 def load_sharded(model_dir, group, adapter_path: Optional[str] = None):

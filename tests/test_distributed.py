@@ -14,7 +14,7 @@ from mlxclin.distributed import (World, check_tensor_split, launch_hosts, max_he
 GPT_OSS_120B = {"num_attention_heads": 64, "num_key_value_heads": 8, "head_dim": 64, "hidden_size": 2880,
                 "intermediate_size": 2880}
 EXPERT_SCALES = {"model.layers.0.mlp.experts.down_proj.scales"}
-PROMPT = ["-p", "Fever and a new murmur.", "--effort", "low", "--temperature", 0, "--max-tokens", 12]
+PROMPT = ["-p", "Fever and a new murmur.", "--effort", "low", "--temperature", 0, "--max-tokens", 12, "--no-stream"]
 
 
 def test_rank_share_deals_every_item_to_exactly_one_rank():

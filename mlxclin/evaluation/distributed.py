@@ -19,8 +19,7 @@ from pathlib import Path
 from mlxclin.distributed import all_gather_json, main_echo, quiet_other_ranks, rank_share, refuse, world
 from mlxclin.errors import MlxclinError
 from mlxclin.evaluation.rundir import PERF, RunDir, write_json
-from mlxclin.evaluation.run import IDENTITY, EvalResult, default_out, stored_results, write_results
-from mlxclin.evaluation.scoring import build_requests
+from mlxclin.evaluation.run import IDENTITY, EvalResult, all_requests, default_out, stored_results, write_results
 from mlxclin.evaluation.setup import live_backend, load_inputs, run_config
 
 
@@ -73,7 +72,7 @@ def _share_state(spec, config: dict, requests: list):
 def _decode_rounds(spec, inputs, config: dict, todo: list, state: dict, run_dir, round_size: int) -> int:
     """Every rank decodes its share round by round; rank 0 appends each round's gathered samples."""
     from mlxclin.device import device_info
-    from mlxclin.evaluation.engine import _Progress, run_requests
+    from mlxclin.evaluation.engine import Progress, run_requests
 
     w = world()
     backend = live_backend(spec, config)
@@ -81,7 +80,7 @@ def _decode_rounds(spec, inputs, config: dict, todo: list, state: dict, run_dir,
         write_json(run_dir.file("config.json"), {**run_dir.read_config(), "device": device_info()})
     mine = rank_share(todo)
     rounds = -(-(-(-len(todo) // w.size)) // round_size)   # ceil(ceil(todo / ranks) / round_size): same everywhere
-    progress = _Progress(len(todo), 0, f"{inputs.task.name} {config['model']} x{w.size} ranks",
+    progress = Progress(len(todo), 0, f"{inputs.task.name} {config['model']} x{w.size} ranks",
                          enabled=not spec.quiet and w.is_main)
     written, t0 = 0, time.perf_counter()
     try:
@@ -120,9 +119,7 @@ def evaluate_distributed(spec, echo=None, round_size: int = 0) -> EvalResult:
     echo = main_echo(echo or (lambda _msg: None))
     inputs = load_inputs(spec)
     config = run_config(spec, inputs)
-    requests = [r for effort in config["efforts"]
-                for r in build_requests(inputs.task, inputs.items, inputs.prompts, config["runs"], effort, spec.seed,
-                                        temperature=spec.temperature, top_p=spec.top_p, max_tokens=spec.max_tokens)]
+    requests = all_requests(spec, inputs, config)
     run_dir, state = _share_state(spec, config, requests)
     try:
         done = set(state["done"])

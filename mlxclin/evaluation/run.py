@@ -50,10 +50,7 @@ def evaluate(spec: EvalSpec, echo=None) -> EvalResult:
             echo(f"taking over {run_dir.path}: the process that held it (pid {run_dir.stale_lock_pid}) is gone")
         resumed = run_dir.prepare(config, IDENTITY, spec.overwrite)
         dropped = run_dir.drop_failed_samples() if resumed else 0
-        requests = [r for effort in config["efforts"]
-                    for r in build_requests(inputs.task, inputs.items, inputs.prompts, config["runs"], effort,
-                                            spec.seed, temperature=spec.temperature, top_p=spec.top_p,
-                                            max_tokens=spec.max_tokens)]
+        requests = all_requests(spec, inputs, config)
         done = {s["request_id"] for s in run_dir.read_samples()}
         todo = [r for r in requests if r.id not in done]
         if resumed:
@@ -67,16 +64,23 @@ def evaluate(spec: EvalSpec, echo=None) -> EvalResult:
     return EvalResult(metrics, perf, run_dir.path, config, resumed, written, dropped)
 
 
+def all_requests(spec: EvalSpec, inputs, config: dict) -> list:
+    """Every request of the run (efforts x runs x items), in a fixed order."""
+    return [r for effort in config["efforts"]
+            for r in build_requests(inputs.task, inputs.items, inputs.prompts, config["runs"], effort, spec.seed,
+                                    temperature=spec.temperature, top_p=spec.top_p, max_tokens=spec.max_tokens)]
+
+
 def _generate(spec: EvalSpec, inputs, config: dict, run_dir: RunDir, todo: list, total: int) -> int:
     from mlxclin.device import device_info
-    from mlxclin.evaluation.engine import _Progress, run_requests
+    from mlxclin.evaluation.engine import Progress, run_requests
 
     if spec.backend == "replay":
         backend = replay_backend(inputs, config["replay_columns"])
     else:
         backend = live_backend(spec, config)
         write_json(run_dir.file("config.json"), {**run_dir.read_config(), "device": device_info()})
-    progress = _Progress(total, total - len(todo), f"{inputs.task.name} {config['model']}",
+    progress = Progress(total, total - len(todo), f"{inputs.task.name} {config['model']}",
                          enabled=not spec.quiet and spec.backend != "replay")
     try:
         return run_requests(inputs.task, inputs.items, backend, todo, run_dir, spec.retry_unparsed, progress)
@@ -109,7 +113,8 @@ def write_results(task, items: list, config: dict, run_dir: RunDir) -> tuple:
     item_ids = {i.id for i in items}
     samples = [s for s in run_dir.read_samples() if s["item_id"] in item_ids]
     by_effort = {e: [s for s in samples if s["effort"] == e] for e in config["efforts"]}
-    metrics = {e: {**compute_metrics(task, items, by_effort[e], config["runs"], config["model"]), "effort": e}
+    metrics = {e: {**compute_metrics(task, items, by_effort[e], config["runs"], config["model"]), "effort": e,
+                   "dropped_rows": config.get("dropped_rows", {})}
                for e in config["efforts"]}
     doc = dict(next(iter(metrics.values())))
     if len(metrics) > 1:
