@@ -21,7 +21,6 @@ from typing import Callable, Optional
 
 from mlxclin.errors import MlxclinError
 
-QUANT_GROUP_SIZES = (32, 64, 128)  # the affine group sizes MLX can quantize with
 MXFP4_GROUP = 32                   # fixed by the format
 
 
@@ -192,8 +191,10 @@ def tensor_split_problems(config: dict, names: set, n: int) -> list:
 
 def split_suggestion(config: dict, n: int) -> str:
     """Which convert recipe / group size would let the experts split n ways."""
+    from mlxclin.models.convert import GROUP_SIZES
+
     width = config["intermediate_size"]
-    fits = [g for g in QUANT_GROUP_SIZES if width % g == 0 and (width // g) % n == 0]
+    fits = [g for g in GROUP_SIZES if width % g == 0 and (width // g) % n == 0]
     if fits:
         mxfp4 = "--recipe mxfp4 (group 32) or " if MXFP4_GROUP in fits else ""
         return f"`mlxclin convert` with {mxfp4}--recipe q4/q8 --group-size {fits[0]} splits {n} ways"

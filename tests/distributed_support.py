@@ -32,9 +32,13 @@ def free_ports(n: int) -> int:
     raise RuntimeError("no free port range for the ring backend")
 
 
+def launch_prefix(n: int) -> list:
+    """`mlx.launch -n N ... --`: the command to run on every rank follows."""
+    return [launcher(), "-n", str(n), "--backend", "ring", "--starting-port", str(free_ports(n)), "--"]
+
+
 def launch_args(n: int, *args) -> list:
-    return [launcher(), "-n", str(n), "--backend", "ring", "--starting-port", str(free_ports(n)), "--",
-            sys.executable, "-m", "mlxclin", *[str(a) for a in args]]
+    return [*launch_prefix(n), sys.executable, "-m", "mlxclin", *[str(a) for a in args]]
 
 
 def launch_env() -> dict:

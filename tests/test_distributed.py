@@ -137,3 +137,20 @@ def test_split_fit_and_jaccl_advice():
     assert "macOS-only" in jaccl_prerequisites("Linux 6.1", None)[0]
     advice = " ".join(jaccl_prerequisites("Darwin 25.2.0", []))
     assert "rdma_ctl enable" in advice and "no rdma_* device" in advice and "macOS 26.2" in advice
+
+
+def test_convert_group_size_makes_an_affine_recipe_splittable(toy_hf_dir, tmp_path, run_mlxclin):
+    from support import assert_one_line_error
+
+    from mlxclin.errors import MlxclinError
+
+    convert = ["convert", "--hf-path", toy_hf_dir, "--recipe", "q4"]
+    assert run_mlxclin(*convert, "--mlx-path", tmp_path / "g64").exit_code == 0
+    assert run_mlxclin(*convert, "--mlx-path", tmp_path / "g32", "--group-size", 32).exit_code == 0
+    with pytest.raises(MlxclinError, match=r"1 quantization groups of 64.*--group-size 32 splits 2 ways"):
+        check_tensor_split(tmp_path / "g64", 2)
+    check_tensor_split(tmp_path / "g32", 2)   # the toy's expert width 64 = 2 groups of 32
+    assert_one_line_error(run_mlxclin("convert", "--hf-path", toy_hf_dir, "--mlx-path", tmp_path / "x",
+                                      "--group-size", 32), "--group-size applies to the affine recipes")
+    assert_one_line_error(run_mlxclin(*convert, "--mlx-path", tmp_path / "y", "--group-size", 16),
+                          "--group-size 16 is not supported; choose 32, 64, 128")

@@ -9,27 +9,11 @@ import pytest
 
 from distributed_support import launch, mlxclin_errors
 from support import assert_one_line_error
+from test_finetune_train import prepared  # noqa: F401 - the same prepared toy data (12 cases, compact prompt)
 
 # effective batch 4 = batch 2 x accum 2: one process runs 2 micro-batches of 2, two ranks 1 micro-batch of 2 each
 ARGS = ["--iters", 4, "--rank", 4, "--alpha", 8, "--dropout", 0, "--batch-size", 2, "--grad-accum", 2, "--lr", 1e-3,
         "--steps-per-report", 1, "--steps-per-eval", 4, "--save-every", 2, "--no-progress"]
-
-
-@pytest.fixture(scope="module")
-def prepared(toy_mlx_dir, tmp_path_factory):
-    from conftest import finetune_message_row
-    from mlxclin.finetune.prepare import prepare
-
-    root = tmp_path_factory.mktemp("dp")
-    options = ["Pulmonary embolism", "Pneumonia", "Lung abscess"]
-    data = root / "train.jsonl"
-    data.write_text("".join(json.dumps(finetune_message_row(f"Case {i}: cough.", options, options[i % 3])) + "\n"
-                            for i in range(12)))
-    prompt = root / "prompt.txt"
-    prompt.write_text("### user\n{options}\n{case}\n")
-    prepare(data, toy_mlx_dir, root / "data", effort="low", valid_fraction=0.25, leakage=False,
-            prompt_file=str(prompt), echo=lambda *_: None)
-    return root / "data"
 
 
 def _adapters(out) -> dict:
