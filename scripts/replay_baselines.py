@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mlxclin.cli import main as mlxclin_main  # noqa: E402
-from mlxclin.commands.eval import replay_model_label  # noqa: E402
+from mlxclin.evaluation.setup import replay_model_label  # noqa: E402
 from mlxclin.data import SOURCES, UPSTREAM_REPO, read_table, sha256_of  # noqa: E402
 
 # Columns that describe the item, not a model's answer.

@@ -7,7 +7,7 @@ import pytest
 
 from mlxclin.errors import MlxclinError
 from mlxclin.finetune.config import ATTENTION_KEYS, EXPERT_KEYS, load_config
-from mlxclin.finetune.evaluation import eval_arguments
+from mlxclin.finetune.evaluation import eval_spec
 from mlxclin.finetune.train import learning_rate_schedule
 
 
@@ -52,9 +52,9 @@ def test_eval_after_asks_with_the_prepared_effort_and_prompt(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     (data / "prepare.json").write_text(json.dumps({"effort": "low", "prompt": "/p/prompt.txt"}))
-    args = eval_arguments("model", tmp_path / "ad", data, test_data="test.csv", limit=5, runs=2)
-    text = " ".join(args)
-    assert "--effort low" in text and "--prompt-file /p/prompt.txt" in text and "--adapter-path" in text
-    assert "--limit 5" in text and "--runs 2" in text and "--data test.csv" in text
+    spec = eval_spec("model", tmp_path / "ad", data, test_data="test.csv", limit=5, runs=2, max_tokens=64)
+    assert spec.efforts == ["low"] and spec.prompt_files == ["/p/prompt.txt"]
+    assert spec.adapter_path == str(tmp_path / "ad") and spec.task == "eurorad" and spec.backend == "mlx"
+    assert (spec.limit, spec.runs, spec.data, spec.max_tokens) == (5, 2, "test.csv", 64)
     with pytest.raises(MlxclinError, match="prepare.json"):
-        eval_arguments("model", tmp_path / "ad", tmp_path)
+        eval_spec("model", tmp_path / "ad", tmp_path)

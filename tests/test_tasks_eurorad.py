@@ -1,7 +1,7 @@
 import pytest
 
 from mlxclin.backends.base import Completion
-from mlxclin.evaluate import build_requests, compute_metrics, score_completions
+from mlxclin.evaluation.scoring import build_requests, compute_metrics, score_completion
 from mlxclin.backends.replay import ReplayBackend
 from mlxclin.tasks import get_task
 from mlxclin.tasks.eurorad import case_id_text, subspecialty_group
@@ -74,7 +74,8 @@ def _replay_metrics(task, csv_path):
     prompts = {"": task.load_prompt()}
     requests = build_requests(task, items, prompts, runs=3, effort="unknown")
     backend = ReplayBackend.from_items(items, ["m-1", "m-2", "m-3"])
-    samples = score_completions(task, items, requests, backend.generate(requests))
+    by_id = {item.id: item for item in items}
+    samples = [score_completion(task, by_id[r.item_id], r, c) for r, c in zip(requests, backend.generate(requests))]
     return samples, compute_metrics(task, items, samples, 3, "m")
 
 

@@ -1,11 +1,15 @@
 """The one interface between tasks and models.
 
-A task builds `Request`s (chat messages + sampling), a backend turns a batch of them into `Completion`s.
-A backend never knows which task asked; a task never knows which backend answered.
+A task builds `Request`s (chat messages + sampling), a backend turns them into `Completion`s: `stream(requests)`
+yields each completion as soon as it is finished (any order, so an engine can store it at once), `generate(requests)`
+returns them all in request order. A backend never knows which task asked; a task never knows which backend answered.
+
+Timing fields are per request and measured from the moment the backend starts working on it (its insertion into the
+batch or its send), never from the start of a batch: `queued_s` is the wait before that moment.
 """
 
 from dataclasses import asdict, dataclass, field
-from typing import Optional, Protocol
+from typing import Iterator, Optional, Protocol
 
 EFFORTS = ("low", "medium", "high")
 
@@ -21,6 +25,7 @@ class Request:
     seed: Optional[int] = None
     item_id: str = ""            # the task item this asks about (replay looks outputs up by it)
     run: int = 0                 # 0-based repetition index
+    prefix_key: str = ""         # requests with the same key share a prompt prefix worth prefilling once
 
 
 @dataclass
@@ -35,10 +40,12 @@ class Completion:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     reasoning_tokens: int = 0
-    ttft_s: Optional[float] = None
-    prefill_tps: Optional[float] = None
-    decode_tps: Optional[float] = None
-    latency_s: Optional[float] = None
+    cached_prompt_tokens: int = 0            # prompt tokens served from a shared-prefix cache (not prefilled)
+    queued_s: Optional[float] = None         # waiting before the backend started on it
+    ttft_s: Optional[float] = None           # start -> first generated token
+    prefill_tps: Optional[float] = None      # own uncached prompt tokens / ttft
+    decode_tps: Optional[float] = None       # (tokens - 1) / (last token - first token), own timestamps
+    latency_s: Optional[float] = None        # start -> last token
     peak_memory_gb: Optional[float] = None   # MLX allocator peak (local backends)
     rss_gb: Optional[float] = None           # process resident set size after the request
     error: Optional[str] = None
@@ -51,12 +58,20 @@ class Completion:
 class Backend(Protocol):
     name: str
 
-    def generate(self, requests: list) -> list:
-        """Return one Completion per Request, in order."""
+    def stream(self, requests: list) -> Iterator[Completion]:
+        """Yield one Completion per Request as each finishes (any order)."""
         ...
 
     def close(self) -> None:
         ...
+
+
+class StreamingBackend:
+    """What every backend shares: `generate` is `stream` put back in request order."""
+
+    def generate(self, requests: list) -> list:
+        by_id = {c.id: c for c in self.stream(requests)}
+        return [by_id[r.id] for r in requests]
 
 
 def split_answer(content: str, reasoning: str, stopped: bool):

@@ -1,41 +1,88 @@
-"""The local MLX backend: a model loaded once through mlx-lm (with mlxclin's gpt-oss fixes), Harmony prompts
-rendered by openai-harmony, completions parsed from token ids, speed and memory measured per request.
+"""The local MLX backend: continuous batching on one long-lived mlx-lm `BatchGenerator`.
 
-Batch size 1 streams with `mlx_lm.stream_generate`; larger batches use mlx-lm's `BatchGenerator`.
-The prompt prefix shared by consecutive requests (Harmony system message + the task's instructions) is prefilled
-once and reused from mlx-lm's `LRUPromptCache`, so k runs x N items never recompute it.
+- Requests are inserted as soon as a slot frees up, so `batch_size` sequences decode at every step until the queue
+  drains; each completion is yielded the moment it finishes. Prompts are prefilled one at a time, interleaved with
+  the running batch's decode steps, and the next request is inserted once the previous one's prompt is done: so a
+  request's TTFT is its own prefill (plus a decode step or two of its neighbours), and time spent waiting for a slot
+  or for another prompt's prefill is its `queued_s`, not hidden in its TTFT.
+- The prompt prefix shared by all requests with the same `prefix_key` (Harmony system + developer message + the
+  task's instructions) is prefilled once per backend and handed to mlx-lm as each request's starting cache (merging
+  copies it, so one cache serves every request). Its prefill time is charged to the request that triggered it.
+- Sampling is reproducible per request: one shared argmax sampler runs on mlx-lm's batched path, and each sampled
+  request adds its own Gumbel noise (from a key made of its own seed, split once per step) in a logits processor.
+  Argmax of logprobs / T + Gumbel noise is an exact draw from softmax(logprobs / T), so a request's tokens depend on
+  its prompt, settings and seed only, never on the batch it shares or where a resumed run split the work.
+- Timing is per request, from its own insertion: TTFT, prefill tok/s over its own uncached prompt tokens, decode
+  tok/s over its own token timestamps, latency; `queued_s` is the wait before insertion.
 """
 
+import os
 import time
+from collections import deque
+from dataclasses import dataclass, field
 from typing import Optional
 
 import mlx.core as mx
 
-from mlxclin.backends.base import Completion, Request
+from mlxclin.backends.base import Completion, Request, StreamingBackend
 from mlxclin.device import peak_memory_gb, reset_peak_memory, rss_gb
 
 MIN_SHARED_PREFIX = 16  # tokens; shorter shared prefixes are not worth a cache entry
 
 
-def _common_prefix(a: list, b: list) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
+def common_prefix_length(sequences: list) -> int:
+    first = sequences[0]
+    n = min(len(s) for s in sequences)
+    for i in range(n):
+        if any(s[i] != first[i] for s in sequences):
+            return i
+    return n
 
 
-class MLXBackend:
+class GumbelNoise:
+    """A logits processor giving one request its own random stream: logprobs / T (+ top-p mask) + Gumbel noise."""
+
+    def __init__(self, seed: int, temperature: float, top_p: float):
+        self.key = mx.random.key(int(seed) % (1 << 63))
+        self.temperature, self.top_p = temperature, top_p
+
+    def __call__(self, _tokens, logits):
+        from mlx_lm.sample_utils import apply_top_p
+
+        logprobs = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
+        if 0 < self.top_p < 1.0:
+            logprobs = apply_top_p(logprobs, self.top_p)
+        self.key, step_key = mx.random.split(self.key)
+        noise = mx.random.gumbel(shape=logprobs.shape, key=step_key)
+        return logprobs.astype(mx.float32) / self.temperature + noise
+
+
+@dataclass
+class _Active:
+    """A request in the generator: its prompt and its own clock."""
+    request: Request
+    ids: list
+    cached: int
+    queued_s: float
+    start: float
+    prefix_prefill_s: float = 0.0
+    first: Optional[float] = None
+    prefilling: bool = True      # until mlx-lm reports the end of its prompt
+    tokens: list = field(default_factory=list)
+
+
+class MLXBackend(StreamingBackend):
     name = "mlx"
 
-    def __init__(self, model_path, adapter_path: Optional[str] = None, batch_size: int = 1,
-                 prefix_cache: bool = True, prefill_step_size: int = 2048):
-        from mlx_lm.models.cache import LRUPromptCache
+    def __init__(self, model_path=None, adapter_path: Optional[str] = None, batch_size: int = 1,
+                 prefix_cache: bool = True, prefill_step_size: int = 2048, loaded: Optional[tuple] = None):
+        """`loaded` = (model, tokenizer, config) skips loading (tests and benchmarks bring their own model)."""
+        if loaded is None:
+            from mlxclin.models.gpt_oss import load
 
-        from mlxclin.models.gpt_oss import load
-
+            loaded = load(model_path, adapter_path=adapter_path)
         self.model_path, self.adapter_path = str(model_path), adapter_path
-        self.model, self.tokenizer, self.config = load(model_path, adapter_path=adapter_path)
+        self.model, self.tokenizer, self.config = loaded
         self.harmony = self.config.get("model_type") == "gpt_oss"
         if self.harmony:
             from mlxclin.harmony import stop_token_ids
@@ -48,9 +95,10 @@ class MLXBackend:
         self.tokenizer.eos_token_ids = set(self.stop_ids)
         self.batch_size = max(1, batch_size)
         self.prefill_step_size = prefill_step_size
-        self.prompt_cache = LRUPromptCache(max_size=4) if prefix_cache else None
-        self._last_prompt: list = []
-        self._prefixes: set = set()  # prefixes inserted into prompt_cache (an evicted one just costs a prefill)
+        self.prefix_cache = prefix_cache
+        self.prefixes = {}          # prefix_key -> (prefix ids, prompt cache): prefilled once, reused
+        self.prefix_prefills = 0    # how many prefixes were prefilled (tests count them)
+        self._generator = None
         self.format = "harmony" if self.harmony else "chat_template"
 
     # --- prompts ---------------------------------------------------------------------------------------------------
@@ -62,27 +110,110 @@ class MLXBackend:
         return list(self.tokenizer.apply_chat_template(request.messages, add_generation_prompt=True,
                                                        tokenize=True))
 
-    def _prefix_cache(self, ids: list):
-        """(cache or None, tokens still to prefill) for a prompt; caches the prefix it shares with the last one."""
-        if self.prompt_cache is None:
-            return None, ids
-        shared = _common_prefix(ids, self._last_prompt)
-        self._last_prompt = ids
-        if shared >= MIN_SHARED_PREFIX:
-            prefix = ids[: min(shared, len(ids) - 1)]
-            if tuple(prefix) not in self._prefixes:  # not cached yet: prefill the shared prefix once
-                self._prefixes.add(tuple(prefix))
-                from mlx_lm.models.cache import make_prompt_cache
+    def _plan_prefixes(self, prompts: dict, requests: list) -> dict:
+        """prefix_key -> prefix ids shared by every prompt of that key (not yet prefilled ones only)."""
+        groups = {}
+        for r in requests:
+            groups.setdefault(r.prefix_key, []).append(prompts[r.id])
+        planned = {}
+        for key, ids in groups.items():
+            if key in self.prefixes:
+                continue
+            shared = min(common_prefix_length(ids), min(len(i) for i in ids) - 1)
+            if len(ids) > 1 and shared >= MIN_SHARED_PREFIX:
+                planned[key] = ids[0][:shared]
+        return planned
 
-                cache = make_prompt_cache(self.model)
-                for i in range(0, len(prefix), self.prefill_step_size):
-                    self.model(mx.array(prefix[i:i + self.prefill_step_size])[None], cache=cache)
-                    mx.eval([c.state for c in cache])
-                self.prompt_cache.insert_cache(self.model_path, prefix, cache, cache_type="system")
-        cache, rest = self.prompt_cache.fetch_nearest_cache(self.model_path, ids)
-        return cache, rest if cache is not None else ids
+    def _prefill_prefix(self, key: str, prefix: list) -> None:
+        from mlx_lm.models.cache import make_prompt_cache
+
+        cache = make_prompt_cache(self.model)
+        for i in range(0, len(prefix), self.prefill_step_size):
+            self.model(mx.array(prefix[i:i + self.prefill_step_size])[None], cache=cache)
+            mx.eval([c.state for c in cache])
+        self.prefixes[key] = (prefix, cache)
+        self.prefix_prefills += 1
+
+    # --- the generator ---------------------------------------------------------------------------------------------
+    def _batch_generator(self):
+        from mlx_lm.generate import BatchGenerator
+
+        gen = self._generator
+        if gen is None or gen.completion_batch_size != self.batch_size:
+            if gen is not None:
+                gen.close()
+            gen = self._generator = BatchGenerator(
+                self.model, stop_tokens=[[t] for t in self.stop_ids], completion_batch_size=self.batch_size,
+                prefill_batch_size=1, prefill_step_size=self.prefill_step_size)
+        return gen
+
+    def _insert(self, gen, request: Request, ids: list, planned: dict, t0: float) -> tuple:
+        """Put one request into the generator; returns (uid, its _Active record)."""
+        start = time.perf_counter()
+        key = request.prefix_key
+        prefill_s = 0.0
+        if key in planned and key not in self.prefixes:
+            self._prefill_prefix(key, planned[key])
+            prefill_s = time.perf_counter() - start
+        prefix, cache = self.prefixes.get(key, ((), None))
+        if cache is not None and list(ids[:len(prefix)]) != list(prefix):
+            prefix, cache = (), None  # a prompt outside its group's prefix: prefill it whole
+        processors = []
+        if request.temperature > 0:
+            seed = request.seed if request.seed is not None else int.from_bytes(os.urandom(7), "big")
+            processors = [GumbelNoise(seed, request.temperature, request.top_p)]
+        (uid,) = gen.insert([ids[len(prefix):]], [request.max_tokens],
+                            caches=[list(cache)] if cache is not None else None, logits_processors=[processors])
+        return uid, _Active(request, ids, len(prefix), start - t0, start, prefill_s)
+
+    def stream(self, requests: list):
+        """Yield each request's Completion as soon as it finishes (continuous batching)."""
+        if not requests:
+            return
+        prompts = {r.id: self.prompt_ids(r) for r in requests}
+        planned = self._plan_prefixes(prompts, requests) if self.prefix_cache else {}
+        gen = self._batch_generator()
+        queue, active = deque(requests), {}
+        t0 = time.perf_counter()
+        reset_peak_memory()
+        try:
+            while queue or active:
+                if queue and len(active) < self.batch_size and not any(a.prefilling for a in active.values()):
+                    request = queue.popleft()
+                    uid, record = self._insert(gen, request, prompts[request.id], planned, t0)
+                    active[uid] = record
+                call_start = time.perf_counter()
+                with gen.stats() as step:
+                    prompt_responses, responses = gen.next()
+                # mlx-lm decodes first, then prefills the next prompt in the same call: tokens are stamped when
+                # their decode step finished, not after a neighbour's prefill that merely delayed their return
+                now = call_start + step.decode_time
+                for r in prompt_responses:
+                    if r.end_of_prompt and r.uid in active:
+                        active[r.uid].prefilling = False
+                for r in responses:
+                    a = active[r.uid]
+                    a.first = now if a.first is None else a.first
+                    a.tokens.append(r.token)  # the stop token is kept: Harmony parsing wants to see it
+                    if r.finish_reason is not None:
+                        del active[r.uid]
+                        yield self._finished(a, r.finish_reason, now)
+        finally:
+            if active:  # the consumer stopped early (Ctrl-C, an error): free the generator's slots
+                gen.remove(list(active))
 
     # --- completions -----------------------------------------------------------------------------------------------
+    def _finished(self, a: _Active, finish: str, now: float) -> Completion:
+        n = len(a.tokens) - (finish == "stop")
+        ttft, decode_s = a.first - a.start, now - a.first
+        timing = {"queued_s": a.queued_s, "ttft_s": ttft, "latency_s": now - a.start,
+                  "prefill_tps": (len(a.ids) - a.cached) / ttft if ttft > 0 else None,
+                  "decode_tps": (n - 1) / decode_s if n > 1 and decode_s > 0 else None,
+                  "peak_memory_gb": peak_memory_gb(), "cached_prompt_tokens": a.cached}
+        completion = self._completion(a.request, len(a.ids), a.tokens, finish, timing)
+        completion.extra.update(batch_size=self.batch_size, prefix_prefill_s=a.prefix_prefill_s)
+        return completion
+
     def _completion(self, request: Request, prompt_len: int, tokens: list, finish: str, timing: dict) -> Completion:
         """`tokens` may end with the stop token; Harmony parsing wants to see it, the counts do not."""
         stopped = finish == "stop"
@@ -103,87 +234,9 @@ class MLXBackend:
             finish_reason=finish, status=status, format=self.format, prompt_tokens=prompt_len,
             completion_tokens=len(content), reasoning_tokens=reasoning_tokens, rss_gb=rss_gb(), **timing)
 
-    def _sampler(self, request: Request):
-        from mlx_lm.sample_utils import make_sampler
-
-        return make_sampler(temp=request.temperature, top_p=request.top_p if request.top_p < 1.0 else 0.0)
-
-    def _generate_one(self, request: Request) -> Completion:
-        from mlx_lm import stream_generate
-
-        ids = self.prompt_ids(request)
-        cache, rest = self._prefix_cache(ids)
-        if request.seed is not None:
-            mx.random.seed(request.seed)
-        reset_peak_memory()
-        tokens, finish, ttft = [], "length", None
-        start = time.perf_counter()
-        response = None
-        for response in stream_generate(self.model, self.tokenizer, rest, max_tokens=request.max_tokens,
-                                        sampler=self._sampler(request), prompt_cache=cache,
-                                        prefill_step_size=self.prefill_step_size):
-            if ttft is None:
-                ttft = time.perf_counter() - start
-            # the last response carries the stop token (finish "stop") or the last content token ("length")
-            tokens.append(response.token)
-            finish = response.finish_reason or finish
-        latency = time.perf_counter() - start
-        n = len(tokens) - (finish == "stop")
-        decode_s = latency - (ttft or 0.0)
-        timing = {"ttft_s": ttft, "latency_s": latency, "peak_memory_gb": peak_memory_gb(),
-                  "prefill_tps": len(rest) / ttft if ttft else None,
-                  "decode_tps": (n - 1) / decode_s if n > 1 and decode_s > 0 else None}
-        completion = self._completion(request, len(ids), tokens, finish, timing)
-        completion.extra["cached_prompt_tokens"] = len(ids) - len(rest)
-        return completion
-
-    def _generate_batch(self, requests: list) -> list:
-        from mlx_lm.generate import BatchGenerator
-
-        prompts = [self.prompt_ids(r) for r in requests]
-        if requests[0].seed is not None:
-            mx.random.seed(requests[0].seed)  # batched sampling shares one RNG stream: seeded per batch
-        reset_peak_memory()
-        gen = BatchGenerator(self.model, stop_tokens=[[t] for t in self.stop_ids],
-                             completion_batch_size=len(requests), prefill_batch_size=len(requests),
-                             prefill_step_size=self.prefill_step_size)
-        start = time.perf_counter()
-        uids = gen.insert(prompts, [r.max_tokens for r in requests],
-                          samplers=[self._sampler(r) for r in requests])
-        index = {uid: i for i, uid in enumerate(uids)}
-        tokens = [[] for _ in requests]
-        first = [None] * len(requests)
-        done = [None] * len(requests)
-        finish = ["length"] * len(requests)
-        while responses := gen.next_generated():
-            now = time.perf_counter() - start
-            for r in responses:
-                i = index[r.uid]
-                first[i] = first[i] if first[i] is not None else now
-                tokens[i].append(r.token)  # the stop token is kept: Harmony parsing wants to see it
-                if r.finish_reason is not None:
-                    done[i], finish[i] = now, r.finish_reason
-        gen.close()
-        peak = peak_memory_gb()
-        out = []
-        for i, r in enumerate(requests):
-            n = len(tokens[i]) - (1 if finish[i] == "stop" else 0)
-            decode_s = (done[i] or 0) - (first[i] or 0)
-            timing = {"ttft_s": first[i], "latency_s": done[i], "peak_memory_gb": peak,
-                      "prefill_tps": len(prompts[i]) / first[i] if first[i] else None,
-                      "decode_tps": (n - 1) / decode_s if n > 1 and decode_s > 0 else None}
-            completion = self._completion(r, len(prompts[i]), tokens[i], finish[i], timing)
-            completion.extra["batch_size"] = len(requests)
-            out.append(completion)
-        return out
-
-    def generate(self, requests: list) -> list:
-        out = []
-        for i in range(0, len(requests), self.batch_size):
-            chunk = requests[i:i + self.batch_size]
-            out.extend(self._generate_batch(chunk) if len(chunk) > 1 else [self._generate_one(chunk[0])])
-        return out
-
     def close(self) -> None:
-        self.prompt_cache = None
+        if self._generator is not None:
+            self._generator.close()
+            self._generator = None
+        self.prefixes.clear()
         mx.clear_cache()

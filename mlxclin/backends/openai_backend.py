@@ -27,10 +27,10 @@ import os
 import random
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Optional
 
-from mlxclin.backends.base import Completion, split_answer
+from mlxclin.backends.base import Completion, StreamingBackend, split_answer
 from mlxclin.backends.privacy import DEFAULT_OPENAI_BASE_URL, check_base_url, is_loopback_host, url_host
 from mlxclin.errors import MlxclinError
 
@@ -61,7 +61,7 @@ def _one_line(text, limit: int = 300) -> str:
     return " ".join(str(text).split())[:limit]
 
 
-class OpenAIBackend:
+class OpenAIBackend(StreamingBackend):
     name = "openai"
 
     def __init__(self, model: str, base_url: Optional[str] = None, api: Optional[str] = None,
@@ -79,7 +79,7 @@ class OpenAIBackend:
         host = url_host(self.base_url)
         local = is_loopback_host(host)
         self.server_kind = server_kind if server_kind != "auto" else ("local" if local else "cloud")
-        self.model, self.api_key_env, self.stream = model, api_key_env, stream
+        self.model, self.api_key_env, self.use_sse = model, api_key_env, stream
         self.concurrency, self.timeout_s = max(1, int(concurrency)), float(timeout_s)
         self.max_retries, self.backoff_s, self.max_backoff_s = max(0, int(max_retries)), backoff_s, max_backoff_s
         self._where = host if self.base_url == base_url else "the OpenAI API"
@@ -109,15 +109,20 @@ class OpenAIBackend:
 
     # --- batch ------------------------------------------------------------------------------------------------------
 
-    def generate(self, requests: list) -> list:
-        """One Completion per Request, in order; up to `concurrency` requests in flight."""
+    def stream(self, requests: list):
+        """Yield each Completion as it finishes, keeping `concurrency` requests in flight (a sliding window: a
+        new request is sent as soon as any one returns, never waiting for a whole group)."""
         self._abort.clear()
         if not requests:
-            return []
+            return
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(requests))) as pool:
-            futures = [pool.submit(self._run_one, r) for r in requests]
+            submitted = time.perf_counter()
+            futures = [pool.submit(self._run_one, r, submitted) for r in requests]
             try:
-                return [f.result() for f in futures]
+                for future in as_completed(futures):
+                    completion = future.result()
+                    if completion is not None:
+                        yield completion
             except BaseException:
                 self._abort.set()  # queued requests return at once; in-flight ones stop before their next retry
                 for f in futures:
@@ -127,9 +132,10 @@ class OpenAIBackend:
     def close(self) -> None:
         self._client.close()
 
-    def _run_one(self, request) -> Optional[Completion]:
+    def _run_one(self, request, submitted: Optional[float] = None) -> Optional[Completion]:
         reasons = []
         t0 = time.perf_counter()
+        queued = t0 - submitted if submitted is not None else None
         while not self._abort.is_set():
             try:
                 completion = self._call(request)
@@ -143,14 +149,15 @@ class OpenAIBackend:
                 reason = self._describe(e)
                 if kind == "fail" or len(reasons) >= self.max_retries:
                     return Completion(id=request.id, finish_reason="error", status="error", format="api",
-                                      latency_s=time.perf_counter() - t0, error=reason,
+                                      latency_s=time.perf_counter() - t0, queued_s=queued, error=reason,
                                       extra=self._extra(reasons))
                 self._abort.wait(self.retry_delay(len(reasons), self._retry_after(e)))
                 reasons.append(reason)
                 continue
             completion.extra.update(self._extra(reasons))
+            completion.queued_s = queued
             return completion
-        return None  # the batch is being aborted by another request's error; generate() raises that one
+        return None  # the batch is being aborted by another request's error; stream() raises that one
 
     def _extra(self, reasons: list) -> dict:
         return {"api": self.api, "model": self.model, "server_kind": self.server_kind,
@@ -252,7 +259,7 @@ class OpenAIBackend:
         else:
             kwargs["max_completion_tokens"] = request.max_tokens
         create = self._client.chat.completions.create
-        if not self.stream:
+        if not self.use_sse:
             response = create(**kwargs)
             if not response.choices:
                 raise _Retryable("the server answered without choices")
@@ -280,7 +287,7 @@ class OpenAIBackend:
         kwargs = dict(model=self.model, input=self._messages(request), reasoning={"effort": request.effort},
                       max_output_tokens=request.max_tokens, **self._sampling(request))
         create = self._client.responses.create
-        if not self.stream:
+        if not self.use_sse:
             response = create(**kwargs)
             content, reasoning = self._response_output(response)
             return content, reasoning, self._response_finish(response), response.usage, None

@@ -5,7 +5,7 @@ The released benchmark files carry many models' extracted final answers in colum
 statistics a live model's answers get, which is how the published tables are reproduced.
 """
 
-from mlxclin.backends.base import Completion
+from mlxclin.backends.base import Completion, StreamingBackend
 from mlxclin.errors import MlxclinError
 
 
@@ -21,7 +21,7 @@ def parse_column_list(text: str) -> list:
     return columns
 
 
-class ReplayBackend:
+class ReplayBackend(StreamingBackend):
     name = "replay"
 
     def __init__(self, outputs: dict, columns: list):
@@ -40,7 +40,7 @@ class ReplayBackend:
                    for item in items}
         return cls(outputs, list(columns))
 
-    def generate(self, requests: list) -> list:
+    def stream(self, requests: list):
         completions = []
         for request in requests:
             stored = self.outputs.get(request.item_id)
@@ -49,7 +49,7 @@ class ReplayBackend:
             answer = stored[request.run]
             completions.append(Completion(id=request.id, text=answer, final=answer, format="replay",
                                           extra={"column": self.columns[request.run]}))
-        return completions
+        yield from completions
 
     def close(self) -> None:
         pass

@@ -205,7 +205,7 @@ def _interruptible(out: Path, bar):
     try:
         yield
     except KeyboardInterrupt:
-        from mlxclin.engine import Interrupted
+        from mlxclin.errors import Interrupted
 
         bar.close()
         last = _checkpoint_dirs(out)

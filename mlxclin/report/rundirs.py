@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Optional
 
 from mlxclin.errors import MlxclinError
-from mlxclin.evaluate import METRICS_FILE, SAMPLES_FILE
+from mlxclin.evaluation.rundir import METRICS as METRICS_FILE, SAMPLES as SAMPLES_FILE
 
 CONFIG_FILE = "config.json"
 PERF_FILE = "perf.json"

@@ -1,0 +1,107 @@
+"""`evaluate(spec)`: the Python API under `mlxclin eval`.
+
+    from mlxclin import EvalSpec, evaluate
+    result = evaluate(EvalSpec(task="eurorad", model="models/gpt-oss-20b", runs=3, batch_size=8))
+    result.metrics["medium"]["accuracy"]["pct"], result.perf["medium"]["decode_tps_aggregate"], result.run_dir
+
+Order of work: settings and data are checked, the run directory is locked and its resume state read, and only when
+requests remain is the model loaded (so a changed setting is refused, and a finished run reported, in seconds).
+"""
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlxclin.evaluation.rundir import METRICS, PERF, RunDir, write_json
+from mlxclin.evaluation.scoring import build_requests, compute_metrics
+from mlxclin.evaluation.setup import live_backend, load_inputs, replay_backend, run_config
+from mlxclin.evaluation.spec import EvalSpec
+
+# settings that change what a sample means: two runs differing in one of them never share a run directory
+IDENTITY = ("task", "subsets", "backend", "model", "model_fingerprint", "adapter_path", "adapter_fingerprint",
+            "base_url", "api", "efforts", "runs", "seed", "temperature", "top_p", "max_tokens", "limit", "ids",
+            "data", "prompts", "replay_columns", "map_options", "retry_unparsed")
+
+
+@dataclass
+class EvalResult:
+    metrics: dict       # effort -> metrics.json document of that effort
+    perf: dict          # effort -> perf.json block of that effort
+    run_dir: Path
+    config: dict
+    resumed: bool
+    new_samples: int    # written by this call (0 when the run was already complete)
+    dropped_errors: int  # failed samples removed so this call could ask them again
+
+
+def default_out(task: str, model: str) -> Path:
+    return Path("runs") / re.sub(r"[^\w.-]+", "_", f"{task}-{Path(model).name}")
+
+
+def evaluate(spec: EvalSpec, echo=None) -> EvalResult:
+    """Run (or resume, or just re-report) an evaluation; `echo(str)` receives status lines (stderr in the CLI)."""
+    echo = echo or (lambda _msg: None)
+    inputs = load_inputs(spec)
+    config = run_config(spec, inputs)
+    run_dir = RunDir(Path(spec.out) if spec.out else default_out(inputs.task.name, config["model"]))
+    run_dir.lock()
+    try:
+        if run_dir.stale_lock_pid:
+            echo(f"taking over {run_dir.path}: the process that held it (pid {run_dir.stale_lock_pid}) is gone")
+        resumed = run_dir.prepare(config, IDENTITY, spec.overwrite)
+        dropped = run_dir.drop_failed_samples() if resumed else 0
+        requests = [r for effort in config["efforts"]
+                    for r in build_requests(inputs.task, inputs.items, inputs.prompts, config["runs"], effort,
+                                            spec.seed, temperature=spec.temperature, top_p=spec.top_p,
+                                            max_tokens=spec.max_tokens)]
+        done = {s["request_id"] for s in run_dir.read_samples()}
+        todo = [r for r in requests if r.id not in done]
+        if resumed:
+            echo(f"resuming {run_dir.path}: {len(requests) - len(todo)} of {len(requests)} requests done"
+                 + (f", {dropped} failed ones asked again" if dropped else ""))
+        written = _generate(spec, inputs, config, run_dir, todo, len(requests)) if todo else 0
+        metrics, perf = write_results(inputs.task, inputs.items, config, run_dir)
+    finally:
+        run_dir.unlock()
+    return EvalResult(metrics, perf, run_dir.path, config, resumed, written, dropped)
+
+
+def _generate(spec: EvalSpec, inputs, config: dict, run_dir: RunDir, todo: list, total: int) -> int:
+    from mlxclin.device import device_info
+    from mlxclin.evaluation.engine import _Progress, run_requests
+
+    if spec.backend == "replay":
+        backend = replay_backend(inputs, config["replay_columns"])
+    else:
+        backend = live_backend(spec, config)
+        write_json(run_dir.file("config.json"), {**run_dir.read_config(), "device": device_info()})
+    progress = _Progress(total, total - len(todo), f"{inputs.task.name} {config['model']}",
+                         enabled=not spec.quiet and spec.backend != "replay")
+    try:
+        return run_requests(inputs.task, inputs.items, backend, todo, run_dir, spec.retry_unparsed, progress)
+    finally:
+        progress.close()
+        backend.close()
+
+
+def write_results(task, items: list, config: dict, run_dir: RunDir) -> tuple:
+    """metrics.json (first effort at top level, all under by_effort) and perf.json, from samples.jsonl alone."""
+    from mlxclin.evaluation.perf import aggregate
+
+    item_ids = {i.id for i in items}
+    samples = [s for s in run_dir.read_samples() if s["item_id"] in item_ids]
+    by_effort = {e: [s for s in samples if s["effort"] == e] for e in config["efforts"]}
+    metrics = {e: {**compute_metrics(task, items, by_effort[e], config["runs"], config["model"]), "effort": e}
+               for e in config["efforts"]}
+    doc = dict(next(iter(metrics.values())))
+    if len(metrics) > 1:
+        doc["by_effort"] = metrics
+    write_json(run_dir.file(METRICS), doc)
+    perf = {e: aggregate(s, len(items), config.get("price")) for e, s in by_effort.items()}
+    stored = run_dir.read_config()  # holds the device of the session that generated
+    header = {k: stored.get(k) for k in ("backend", "model", "model_size_bytes", "device", "batch_size",
+                                         "concurrency")}
+    write_json(run_dir.file(PERF), {**header, "total": aggregate(samples, len(items), config.get("price")),
+                                    "efforts": perf})
+    return metrics, perf
+

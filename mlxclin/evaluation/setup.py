@@ -1,0 +1,179 @@
+"""What an evaluation needs before any model is loaded: the task, its data and prompts, the resolved settings that
+go into config.json, and (only when requests remain) the backend."""
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlxclin import __version__
+from mlxclin.data import resolve_data_file, sha256_of
+from mlxclin.errors import MlxclinError
+from mlxclin.evaluation.spec import EvalSpec
+
+
+@dataclass
+class Inputs:
+    task: object
+    subsets: list
+    files: dict            # subset -> data file
+    prompts: dict          # subset -> PromptTemplate
+    items_by_subset: dict  # subset -> [Item]
+
+    @property
+    def items(self) -> list:
+        return [item for s in self.subsets for item in self.items_by_subset[s]]
+
+
+def load_inputs(spec: EvalSpec) -> Inputs:
+    from mlxclin.tasks import get_task
+
+    check_spec(spec)
+    task = get_task(spec.task, map_options=spec.map_options)
+    if spec.subset is not None and spec.subset not in task.subsets:
+        raise MlxclinError(f"task {task.name} has no subset {spec.subset!r}"
+                           + (f"; subsets: {', '.join(task.subsets)}" if task.subsets else ""))
+    subsets = [spec.subset] if spec.subset else (list(task.subsets) or [""])
+    files = _data_files(task, subsets, spec.data)
+    overrides = _prompt_overrides(task, spec.prompt_files, subsets)
+    prompts = {s: task.load_prompt(s, overrides.get(s)) for s in subsets}
+    items = {s: _select(task.load_items(files[s], s), spec.ids, spec.limit) for s in subsets}
+    if not any(items.values()):
+        raise MlxclinError("no items selected (check --ids / --limit)")
+    return Inputs(task, subsets, files, prompts, items)
+
+
+def check_spec(spec: EvalSpec) -> None:
+    """Checks across settings that single values cannot express (one line each)."""
+    if spec.backend == "mlx" and not spec.model:
+        raise MlxclinError("--backend mlx needs --model MODEL_DIR (e.g. the output of mlxclin convert)")
+    if spec.backend == "mlx" and not (Path(spec.model) / "config.json").exists():
+        raise MlxclinError(f"--model {spec.model} is not a model folder (no config.json); convert one with "
+                           f"mlxclin convert")
+    if spec.backend == "openai" and not (spec.api_model or spec.model):
+        raise MlxclinError("--backend openai needs --model (or --api-model): the model name at the endpoint")
+    if spec.backend == "replay":
+        replay_columns(spec)
+
+
+def replay_columns(spec: EvalSpec) -> list:
+    from mlxclin.backends.replay import parse_column_list
+
+    if spec.replay_columns is None:
+        raise MlxclinError("--backend replay needs --replay-columns COL1,COL2,... (one data column per run)")
+    columns = parse_column_list(spec.replay_columns)
+    if spec.runs is not None and spec.runs != len(columns):
+        raise MlxclinError(f"--runs {spec.runs} does not match the {len(columns)} --replay-columns (one column "
+                           f"per run)")
+    return columns
+
+
+def run_config(spec: EvalSpec, inputs: Inputs) -> dict:
+    """config.json: every resolved setting, with the fingerprints that make a resume safe."""
+    config = {"mlxclin_version": __version__, "task": inputs.task.name, "subsets": inputs.subsets,
+              "backend": spec.backend, "efforts": spec.effort_list, "runs": spec.resolved_runs(),
+              "seed": spec.seed, "temperature": spec.temperature, "top_p": spec.top_p,
+              "max_tokens": spec.max_tokens, "limit": spec.limit, "ids": spec.ids, "map_options": spec.map_options,
+              "retry_unparsed": spec.retry_unparsed, "batch_size": spec.batch_size, "concurrency": spec.concurrency,
+              "data": {s: {"path": str(p), "sha256": sha256_of(p)} for s, p in inputs.files.items()},
+              "prompts": {s: {"source": p.source, "sha256": _sha(p.system + p.user)}
+                          for s, p in inputs.prompts.items()}}
+    if spec.backend == "replay":
+        columns = replay_columns(spec)
+        config.update(replay_columns=columns, runs=len(columns), efforts=spec.efforts or ["unknown"],
+                      model=spec.model or replay_model_label(columns))
+    elif spec.backend == "mlx":
+        from mlxclin.evaluation.rundir import model_fingerprint
+        from mlxclin.models.checkpoint import dir_size
+
+        path = Path(spec.model)
+        config.update(model=str(path), model_path=str(path.resolve()), model_fingerprint=model_fingerprint(path),
+                      model_size_bytes=dir_size(path), adapter_path=spec.adapter_path,
+                      adapter_fingerprint=model_fingerprint(spec.adapter_path) if spec.adapter_path else None)
+    else:
+        from mlxclin.backends.privacy import DEFAULT_OPENAI_BASE_URL
+
+        model = spec.api_model or spec.model
+        config.update(model=model, base_url=spec.base_url or DEFAULT_OPENAI_BASE_URL,
+                      api=spec.api or ("chat" if spec.base_url else "responses"), api_key_env=spec.api_key_env,
+                      model_fingerprint=None, price=_price(model))
+    return config
+
+
+def live_backend(spec: EvalSpec, config: dict):
+    if spec.backend == "mlx":
+        from mlxclin.backends.mlx import MLXBackend
+
+        return MLXBackend(spec.model, adapter_path=spec.adapter_path, batch_size=spec.batch_size)
+    from mlxclin.backends.openai_backend import OpenAIBackend
+
+    return OpenAIBackend(config["model"], base_url=spec.base_url, api=spec.api, api_key_env=spec.api_key_env,
+                         allow_remote=spec.allow_remote, concurrency=spec.concurrency, timeout_s=spec.timeout)
+
+
+def replay_backend(inputs: Inputs, columns: list):
+    """One ReplayBackend over every subset's items; a missing column is reported with its file."""
+    from mlxclin.backends.replay import ReplayBackend
+
+    outputs = {}
+    for subset, items in inputs.items_by_subset.items():
+        outputs.update(ReplayBackend.from_items(items, columns, source=str(inputs.files[subset])).outputs)
+    return ReplayBackend(outputs, columns)
+
+
+def replay_model_label(columns: list) -> str:
+    """A model name from its run columns: the shared prefix without the run suffix ("gpt-5.1-1113-M1..3" ->
+    "gpt-5.1-1113", "oss-20b (H) v1..3" -> "oss-20b (H)"); the joined names when they share nothing."""
+    if len(columns) == 1:
+        prefix = re.sub(r"[\s_.-]+[mMvV]?\d+(?:\.\d+)?$", "", columns[0])
+    else:
+        prefix = re.sub(r"(?:[\s_.-]+[mMvV])?[\s_.-]*$", "", os.path.commonprefix(columns))
+    return prefix or "+".join(columns)
+
+
+def _prompt_overrides(task, values: list, subsets: list) -> dict:
+    """--prompt-file PATH (every selected subset) or SUBSET=PATH (one subset of the task)."""
+    overrides = {}
+    for value in values:
+        subset, sep, path = value.partition("=")
+        if sep and subset in task.subsets:
+            if subset not in subsets:
+                raise MlxclinError(f"--prompt-file {value}: subset {subset!r} is not being evaluated")
+            overrides[subset] = path
+        else:
+            for s in subsets:
+                overrides[s] = value
+    return overrides
+
+
+def _data_files(task, subsets: list, data) -> dict:
+    if data is not None and len(subsets) > 1 and not Path(data).is_dir():
+        names = " and ".join(task.data_file(s) for s in subsets)
+        raise MlxclinError(f"--data for task {task.name} without --subset must be a folder holding {names}; "
+                           f"or pass --subset with a single file")
+    return {s: resolve_data_file(task.data_file(s), data) for s in subsets}
+
+
+def _select(items: list, ids, limit) -> list:
+    if ids:
+        wanted = [i.strip() for i in ids.split(",") if i.strip()]
+        known = {item.id for item in items}
+        unknown = [i for i in wanted if i not in known]
+        if len(unknown) == len(wanted):
+            raise MlxclinError(f"--ids: none of {', '.join(unknown[:3])} are item ids of this data")
+        items = [item for item in items if item.id in set(wanted)]
+    return items[:limit] if limit else items
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _price(model: str):
+    """USD per million tokens from configs/prices.toml, if the model is listed."""
+    from mlxclin.evaluation.spec import read_toml
+    from mlxclin.paths import config_file
+
+    path = config_file("prices.toml")
+    return read_toml(path).get(model) if path.exists() else None

@@ -1,0 +1,166 @@
+"""EvalSpec: every setting of an evaluation, validated in one place whether it comes from flags, a TOML file or Python.
+
+    EvalSpec(task="eurorad", model="models/gpt-oss-20b", efforts=["low", "high"], runs=3)
+    EvalSpec.from_sources(config_file="eval.toml", runs=5)     # the file's values, then explicit overrides
+
+TOML keys are the flag names, with dashes or underscores (`batch-size` or `batch_size`); `effort` (the flag's name)
+and `efforts` both take one effort or a list. An unknown key or a bad value is one error line naming the flag, or
+the file and key it came from.
+"""
+
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Optional
+
+from mlxclin.errors import MlxclinError
+
+EFFORTS = ("low", "medium", "high")
+BACKENDS = ("mlx", "openai", "replay")
+APIS = ("chat", "responses")
+DEFAULT_RUNS = 3
+ALIASES = {"effort": "efforts", "prompt_file": "prompt_files", "out_dir": "out", "task_name": "task"}
+
+
+@dataclass
+class EvalSpec:
+    task: Optional[str] = None
+    data: Optional[str] = None              # file, or folder with the released file names; None: download
+    backend: str = "mlx"
+    model: Optional[str] = None
+    adapter_path: Optional[str] = None
+    base_url: Optional[str] = None
+    api_model: Optional[str] = None
+    api: Optional[str] = None
+    api_key_env: Optional[str] = None
+    allow_remote: bool = False
+    timeout: float = 600.0                  # seconds of silence before a remote request is retried
+    runs: Optional[int] = None              # None: 3 (replay: one per column)
+    seed: int = 0
+    subset: Optional[str] = None
+    efforts: list = field(default_factory=list)   # empty: ["medium"]
+    temperature: float = 1.0                # gpt-oss's recommended sampling
+    top_p: float = 1.0
+    max_tokens: int = 4096                  # room for high-effort reasoning
+    batch_size: int = 1
+    concurrency: int = 4
+    retry_unparsed: int = 0
+    ids: Optional[str] = None
+    limit: Optional[int] = None
+    out: Optional[str] = None
+    replay_columns: Optional[str] = None
+    map_options: bool = False
+    prompt_files: list = field(default_factory=list)
+    overwrite: bool = False
+    quiet: bool = False
+
+    def __post_init__(self):
+        origins = getattr(self, "_origins", {})
+        for f in fields(self):
+            value = getattr(self, f.name)
+            setattr(self, f.name, _check(f.name, value, origins.get(f.name, f"--{f.name.replace('_', '-')}")))
+        if not self.task:
+            raise MlxclinError("--task is required (eurorad, ophtho or judge)")
+
+    @classmethod
+    def from_sources(cls, config_file=None, **overrides) -> "EvalSpec":
+        """The TOML file's values (if any), then every override that is not None."""
+        values, origins = {}, {}
+        if config_file:
+            for key, value in read_toml(config_file).items():
+                name = ALIASES.get(key.replace("-", "_"), key.replace("-", "_"))
+                if name not in _FIELD_NAMES or name.startswith("_"):
+                    raise MlxclinError(f"--config {config_file}: unknown key {key!r}")
+                values[name], origins[name] = value, f"--config {config_file}: key {key!r}"
+        for key, value in overrides.items():
+            name = ALIASES.get(key, key)
+            if name not in _FIELD_NAMES:
+                raise TypeError(f"EvalSpec has no setting {key!r}")
+            if value is not None and value != () and value != []:
+                values[name], origins[name] = value, f"--{name.replace('_', '-')}"
+        spec = cls.__new__(cls)
+        spec._origins = origins
+        spec.__init__(**values)
+        return spec
+
+    @property
+    def effort_list(self) -> list:
+        return list(self.efforts) or ["medium"]
+
+    def resolved_runs(self) -> int:
+        return self.runs if self.runs is not None else DEFAULT_RUNS
+
+
+_FIELD_NAMES = {f for f in EvalSpec.__dataclass_fields__}
+
+
+def read_toml(path) -> dict:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise MlxclinError(f"--config {path}: {' '.join(str(e).split())}") from None
+
+
+# name -> (kind, minimum, maximum); kinds: int, float, bool, str, efforts, strlist
+_RULES = {
+    "runs": ("int", 1, None), "seed": ("int", 0, None), "max_tokens": ("int", 1, None),
+    "batch_size": ("int", 1, None), "concurrency": ("int", 1, None), "retry_unparsed": ("int", 0, None),
+    "limit": ("int", 1, None), "temperature": ("float", 0.0, None), "top_p": ("float", 0.0, 1.0),
+    "timeout": ("float", 0.0, None), "allow_remote": ("bool",), "map_options": ("bool",), "overwrite": ("bool",),
+    "quiet": ("bool",), "efforts": ("efforts",), "prompt_files": ("strlist",),
+}
+_CHOICES = {"backend": BACKENDS, "api": APIS}
+
+
+def _check(name: str, value, origin: str):
+    """The value, normalised (lists, ints from strings); a bad one is an MlxclinError naming where it came from."""
+    if value is None:
+        return value
+    kind, *bounds = _RULES.get(name, ("str",))
+    bad = lambda why: MlxclinError(f"{origin}: {why} (got {value!r})")  # noqa: E731
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise bad("must be true or false")
+        return value
+    if kind in ("efforts", "strlist"):
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)) or not all(isinstance(v, str) for v in items):
+            raise bad("must be a string or a list of strings")
+        if kind == "efforts":
+            unknown = [v for v in items if v not in EFFORTS]
+            if unknown:
+                raise bad(f"unknown effort {unknown[0]!r}; choose from {', '.join(EFFORTS)}")
+            return list(dict.fromkeys(items))
+        return list(items)
+    if kind in ("int", "float"):
+        return _number(kind, value, bounds, bad, name)
+    if not isinstance(value, str):
+        raise bad("must be a string")
+    if name in _CHOICES and value not in _CHOICES[name]:
+        raise bad(f"choose one of {', '.join(_CHOICES[name])}")
+    return value
+
+
+def _number(kind: str, value, bounds: list, bad, name: str):
+    if isinstance(value, bool):
+        raise bad(f"must be a{'n integer' if kind == 'int' else ' number'}")
+    try:
+        number = int(value) if kind == "int" else float(value)
+    except (TypeError, ValueError):
+        raise bad(f"must be a{'n integer' if kind == 'int' else ' number'}") from None
+    if kind == "int" and isinstance(value, float) and not value.is_integer():
+        raise bad("must be an integer")
+    if kind == "float" and not math.isfinite(number):
+        raise bad("must be a finite number")
+    low, high = bounds
+    if name in ("top_p", "timeout") and number <= low:
+        raise bad(f"must be greater than {low:g}")
+    if number < low:
+        raise bad(f"must be at least {low:g}")
+    if high is not None and number > high:
+        raise bad(f"must be at most {high:g}")
+    return number
