@@ -5,40 +5,49 @@ majority          the study's protocol: the most frequent answer wins; ties go t
                   (the task then scores it wrong).
 logprob-fallback  the variant in the study's code: the majority answer when at least half of the beams agree,
                   otherwise the answer of the beam with the highest mean token log-prob.
-Answers are compared after `normalize_text` (case, spacing, punctuation, mojibake), as the tasks score them; the
-winning answer is returned as its first beam wrote it.
+Text answers are compared after `normalize_text` (case, spacing, punctuation, mojibake), as the tasks score
+them; letter lists as sets; the winning answer is returned as its first beam wrote it.
 """
 
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from mlxclin.errors import MlxclinError
 from mlxclin.text import normalize_text
 
 
+def answer_key(answer) -> object:
+    """What two answers must share to count as the same vote (None and "" are the same empty answer)."""
+    if answer is None or isinstance(answer, str):
+        return normalize_text(answer or "")
+    if isinstance(answer, (list, tuple, set)):
+        return tuple(sorted(str(a) for a in answer))
+    return repr(answer)
+
+
 @dataclass(frozen=True)
 class Vote:
-    answer: str       # the winning answer, as the beam `beam` wrote it
+    answer: Any       # the winning answer, as the beam `beam` wrote it
     beam: int         # index (best score first) of the beam the answer is taken from
     count: int        # beams whose answer equals it after normalisation
     total: int        # beams that voted
     rule: str         # "majority" or "logprob" (which rule decided)
 
 
-def majority_vote(answers: Sequence[str], key: Callable = normalize_text) -> Vote:
+def majority_vote(answers: Sequence[str], key: Callable = answer_key) -> Vote:
     if not answers:
         raise MlxclinError("a vote needs at least one beam answer")
     counts, first = {}, {}
     for i, answer in enumerate(answers):
-        k = key(answer or "")
+        k = key(answer)
         counts[k] = counts.get(k, 0) + 1
         first.setdefault(k, i)
     winner = max(counts, key=lambda k: (counts[k], -first[k]))
-    return Vote(answers[first[winner]] or "", first[winner], counts[winner], len(answers), "majority")
+    return Vote(answers[first[winner]], first[winner], counts[winner], len(answers), "majority")
 
 
 def logprob_fallback_vote(answers: Sequence[str], mean_logprobs: Sequence[Optional[float]],
-                          key: Callable = normalize_text) -> Vote:
+                          key: Callable = answer_key) -> Vote:
     if len(mean_logprobs) != len(answers):
         raise MlxclinError(f"logprob-fallback vote: {len(answers)} answers but {len(mean_logprobs)} log-probs")
     if any(lp is None for lp in mean_logprobs):
@@ -47,8 +56,8 @@ def logprob_fallback_vote(answers: Sequence[str], mean_logprobs: Sequence[Option
     if 2 * vote.count >= vote.total:
         return vote
     best = -max((lp, -i) for i, lp in enumerate(mean_logprobs))[1]  # highest mean log-prob; equal ones go to the earlier beam
-    count = sum(key(a or "") == key(answers[best] or "") for a in answers)
-    return Vote(answers[best] or "", best, count, len(answers), "logprob")
+    count = sum(key(a) == key(answers[best]) for a in answers)
+    return Vote(answers[best], best, count, len(answers), "logprob")
 
 
 VOTES = ("majority", "logprob-fallback")
