@@ -85,3 +85,14 @@ def test_beam_decoding_needs_the_mlx_backend(tiny_eurorad_csv, tmp_path, run_mlx
                          "--base-url", "http://127.0.0.1:9/v1", "--data", str(tiny_eurorad_csv), "--quiet",
                          "--out", str(tmp_path / "x"))
     assert_one_line_error(result, "--decoding beam needs --backend mlx")
+
+
+def test_study_recipe_toml_holds_the_study_settings():
+    from mlxclin.evaluation.beams import beam_config
+    from mlxclin.evaluation.spec import EvalSpec
+    from mlxclin.paths import config_file
+
+    spec = EvalSpec.from_sources(config_file("eval", "eurorad-finetuned-beams.toml"), model="m")
+    assert (spec.task, spec.max_tokens, spec.runs) == ("eurorad", 3000, 3)
+    assert beam_config(spec) == {"method": "beam", "beams": 13, "beam_groups": 13, "diversity_penalty": 0.5,
+                                 "length_penalty": 1.0, "early_stopping": True, "vote": "majority"}

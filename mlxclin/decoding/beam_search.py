@@ -60,13 +60,16 @@ class BeamSearchResult:
 
 
 def prefill(model, prompt: list, cache: list, step_size: int = 2048) -> mx.array:
-    """Run the prompt through the model in chunks; returns the float32 log-probs of the next token, [1, V]."""
+    """Run the prompt through the model in chunks; returns the float32 log-probs of the next token, [1, V].
+
+    All but the last token only fill the cache (their logits are never evaluated, so never computed); the last
+    token runs alone, so no [chunk, vocabulary] logits tensor is ever materialised."""
     if not prompt:
         raise MlxclinError("beam search needs a non-empty prompt")
-    for start in range(0, len(prompt), step_size):
-        logits = model(mx.array(prompt[start:start + step_size])[None], cache=cache)
+    for start in range(0, len(prompt) - 1, step_size):
+        model(mx.array(prompt[start:min(start + step_size, len(prompt) - 1)])[None], cache=cache)
         mx.eval([c.state for c in cache])
-    return log_probs(logits)
+    return log_probs(model(mx.array(prompt[-1:])[None], cache=cache))
 
 
 def log_probs(logits: mx.array, block: int = 256) -> mx.array:
