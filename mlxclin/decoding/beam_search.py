@@ -60,7 +60,7 @@ class BeamSearchResult:
 
 
 def prefill(model, prompt: list, cache: list, step_size: int = 2048) -> mx.array:
-    """Run the prompt through the model in chunks; returns the float32 log-probs of the next token, [1, V].
+    """Run the prompt through the model in chunks; returns the logits of the next token, [1, 1, V].
 
     All but the last token only fill the cache (their logits are never evaluated, so never computed); the last
     token runs alone, so no [chunk, vocabulary] logits tensor is ever materialised."""
@@ -69,27 +69,27 @@ def prefill(model, prompt: list, cache: list, step_size: int = 2048) -> mx.array
     for start in range(0, len(prompt) - 1, step_size):
         model(mx.array(prompt[start:min(start + step_size, len(prompt) - 1)])[None], cache=cache)
         mx.eval([c.state for c in cache])
-    return log_probs(model(mx.array(prompt[-1:])[None], cache=cache))
+    logits = model(mx.array(prompt[-1:])[None], cache=cache)
+    mx.eval(logits)
+    return logits
 
 
-def log_probs(logits: mx.array, block: int = 256) -> mx.array:
-    """float32 log-softmax of the last position, [B, V]. The normaliser is summed in blocks: a flat float32 sum
-    over a 200k vocabulary (MLX's CPU reduction) drifts by ~2e-4, enough to shift beam scores visibly."""
+def top_candidates(logits: mx.array, per_row: int, block: int = 256) -> tuple:
+    """Each row's `per_row` most likely next tokens and their float32 log-probs, as numpy (one device sync).
+
+    logits: [B, L, V]; the last position is used. The log-softmax normaliser is summed in blocks: a flat float32
+    sum over a 200k vocabulary (MLX's CPU reduction) drifts by ~2e-4, enough to shift beam scores visibly. Only
+    the selected entries are normalised; the full [B, V] log-prob array is never built."""
     last = logits[:, -1, :].astype(mx.float32)
     shifted = last - mx.max(last, axis=-1, keepdims=True)
     exp = mx.exp(shifted)
     pad = -exp.shape[-1] % block
     if pad:
         exp = mx.concatenate([exp, mx.zeros((exp.shape[0], pad), dtype=exp.dtype)], axis=-1)
-    total = exp.reshape(exp.shape[0], -1, block).sum(axis=-1).sum(axis=-1, keepdims=True)
-    return shifted - mx.log(total)
-
-
-def top_candidates(logprobs: mx.array, per_row: int) -> tuple:
-    """Each row's `per_row` most likely tokens and their log-probs, as numpy arrays (one device sync)."""
-    per_row = min(per_row, logprobs.shape[-1])
-    tokens = mx.argpartition(-logprobs, kth=per_row - 1, axis=-1)[:, :per_row]
-    values = mx.take_along_axis(logprobs, tokens, axis=-1)
+    log_total = mx.log(exp.reshape(exp.shape[0], -1, block).sum(axis=-1).sum(axis=-1, keepdims=True))
+    per_row = min(per_row, last.shape[-1])
+    tokens = mx.argpartition(-shifted, kth=per_row - 1, axis=-1)[:, :per_row]
+    values = mx.take_along_axis(shifted, tokens, axis=-1) - log_total
     mx.eval(tokens, values)
     return np.array(tokens).astype(np.int64), np.array(values)
 
@@ -107,27 +107,27 @@ def beam_search(model, prompt: list, settings: BeamSettings, eos_ids, pad_id: in
                            settings.length_penalty, settings.early_stopping, settings.max_tokens, eos_ids, pad_id)
     per_row = candidates_per_row(settings.num_beams, state.group_size, len(eos_ids))
     start = time.perf_counter()
-    logprobs = prefill(model, prompt, cache, prefill_step_size)
+    logits = prefill(model, prompt, cache, prefill_step_size)
     trim_sliding_windows(cache)
     prefill_s = time.perf_counter() - start
     row_of_beam = np.zeros(settings.num_beams, dtype=np.int64)  # which logits/cache row holds each beam
-    cache_rows = [0]                                          # the beam each cache row belongs to (row 0: prompt)
+    n_rows = 1                                                # cache rows (after the prefill: the prompt's one)
     generated = 0
     while True:
-        tokens, values = top_candidates(logprobs, per_row)
+        tokens, values = top_candidates(logits, per_row)
         generated += len(state.live_beams())
         parents = state.step(tokens[row_of_beam], values[row_of_beam])
         if state.finished or state.generated >= settings.max_tokens:
             break
         live = state.live_beams()
         rows = [int(row_of_beam[parents[b]]) for b in live]
-        if rows != list(range(len(cache_rows))):
+        if rows != list(range(n_rows)):  # identity (e.g. one beam per group): nothing moves
             select_rows(cache, rows)
-        cache_rows = live
+        n_rows = len(live)
         row_of_beam[:] = 0  # rows of finished groups are never read again
         row_of_beam[live] = np.arange(len(live))
         step_tokens = mx.array([state.tokens[b][-1] for b in live], dtype=mx.int32)[:, None]
-        logprobs = log_probs(model(step_tokens, cache=cache))
+        logits = model(step_tokens, cache=cache)
     decode_s = time.perf_counter() - start - prefill_s
     return BeamSearchResult(state.finalize(), len(prompt), state.generated, generated, prefill_s, decode_s)
 
