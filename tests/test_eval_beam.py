@@ -2,15 +2,10 @@
 voted answer scored; resume after SIGKILL without duplicates; bad settings fail in one line naming the flag."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
-from support import assert_one_line_error
+from support import assert_one_line_error, sigkill_eval_after
 
 
 def _samples(path):
@@ -27,17 +22,7 @@ def _beam_args(model, data, out, *extra):
 def test_beam_eval_stores_13_beams_and_resumes_after_sigkill(toy_mlx_dir, tiny_eurorad_csv, tmp_path, run_mlxclin):
     out = tmp_path / "beams"
     samples = out / "samples.jsonl"
-    proc = subprocess.Popen([sys.executable, "-m", "mlxclin.cli", *_beam_args(toy_mlx_dir, tiny_eurorad_csv, out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        if samples.exists() and samples.read_text().count("\n") >= 2:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "eval finished before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    killed_at = len(_samples(samples))
+    killed_at = sigkill_eval_after(_beam_args(toy_mlx_dir, tiny_eurorad_csv, out), samples, lines=2)
     assert 2 <= killed_at < 6
 
     resumed = run_mlxclin(*_beam_args(toy_mlx_dir, tiny_eurorad_csv, out))
