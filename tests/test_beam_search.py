@@ -167,3 +167,17 @@ def test_cache_holds_one_window_per_beam_on_sliding_layers(f32_model, long_promp
 def test_settings_reject_bad_values_naming_the_flag(kwargs, flag):
     with pytest.raises(MlxclinError, match=flag):
         BeamSettings(**kwargs)
+
+
+def test_peak_memory_does_not_grow_with_steps(f32_model, long_prompt):
+    """Reordering the cache every step (groups of 2) must not keep per-step copies: 4 and 40 steps peak alike
+    (both fit the same 256-token KV buffer)."""
+    import mlx.core as mx
+
+    peaks = []
+    for steps in (4, 40):
+        mx.clear_cache()
+        mx.reset_peak_memory()
+        beam_search(f32_model[0], long_prompt, BeamSettings(6, 3, 0.7, 1.0, True, steps), harmony_stops(), PAD)
+        peaks.append(mx.get_peak_memory())
+    assert abs(peaks[1] - peaks[0]) < 1e6, peaks
