@@ -23,6 +23,7 @@ COMMANDS = {
     "traces": ("traces", "Generate reasoning traces for training cases with a teacher model."),
     "report": ("report", "Tables, plots and an offline HTML report from run directories, with published baselines."),
     "compare": ("compare", "Paired comparison of two runs of the same task (McNemar / Wilcoxon, Holm)."),
+    "reproduce": ("reproduce", "The paper's tables from the released predictions, diffed cell by cell against it."),
 }
 
 

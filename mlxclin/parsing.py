@@ -2,11 +2,14 @@
 
 - `split_options`: the Eurorad candidate list (one comma-separated string) into options, without breaking labels
   that themselves contain commas.
-- `match_option`: a free-text answer onto one of the options: exact, then normalized, then fuzzy.
-- `parse_letters`: the set of option letters in a multiple-choice answer ("A, C", "Answer: BD", "bd").
+- `match_option`: a free-text answer onto one of the options: exact, then normalized, then fuzzy (mlxclin's rule);
+  `match_option_paper`: the paper scripts' cascade (difflib close matches).
+- `parse_letters`: the set of option letters in a multiple-choice answer ("A, C", "Answer: BD", "bd");
+  `paper_letters`: the paper's reading (every letter of the upper-cased answer).
 - `parse_score`: the first 1-5 score (half points allowed) in a judge's answer.
 """
 
+import difflib
 import re
 from dataclasses import dataclass
 from typing import Optional
@@ -95,6 +98,38 @@ def match_option(answer: str, options: list, threshold: float = FUZZY_THRESHOLD)
     return OptionMatch(options[best[0][2]], "fuzzy", best[0][1])
 
 
+# The paper's scripts: difflib close matches, first on the raw strings, then on normalized ones.
+PAPER_RAW_CUTOFF = 0.8
+PAPER_NORMALIZED_CUTOFF = 0.9
+
+
+def match_option_paper(answer: str, options: list) -> OptionMatch:
+    """The paper's cascade: options de-duplicated (first occurrence kept), then exact (stripped) -> equal normalized
+    text -> difflib.get_close_matches on the raw strings (cutoff 0.8) -> the same on normalized strings (cutoff
+    0.9). difflib returns its single best match even when a second option is as close. similarity is difflib's
+    ratio x 100."""
+    answer = (answer or "").strip()
+    unique = list(dict.fromkeys(o.strip() for o in options if o and o.strip()))
+    if not answer or not unique:
+        return OptionMatch(None, "no_match")
+    if answer in unique:
+        return OptionMatch(answer, "exact", 100.0)
+    norm_answer = normalize_text(answer)
+    norm_options = [normalize_text(o) for o in unique]
+    for option, norm_option in zip(unique, norm_options):
+        if norm_answer and norm_answer == norm_option:
+            return OptionMatch(option, "normalized", 100.0)
+    close = difflib.get_close_matches(answer, unique, n=1, cutoff=PAPER_RAW_CUTOFF)
+    if close:
+        return OptionMatch(close[0], "fuzzy", 100.0 * difflib.SequenceMatcher(None, answer, close[0]).ratio())
+    if norm_answer:
+        close = difflib.get_close_matches(norm_answer, norm_options, n=1, cutoff=PAPER_NORMALIZED_CUTOFF)
+        if close:
+            option = unique[norm_options.index(close[0])]
+            return OptionMatch(option, "fuzzy", 100.0 * difflib.SequenceMatcher(None, norm_answer, close[0]).ratio())
+    return OptionMatch(None, "no_match")
+
+
 # --- multiple-choice letters -----------------------------------------------------------------------------------
 
 DEFAULT_LETTERS = "ABCDEFGHI"   # the ophthalmology set has 5-9 options
@@ -174,6 +209,17 @@ def parse_letters(answer: str, valid: str = DEFAULT_LETTERS) -> tuple:
     if not found:
         return "", "no_match"
     return "".join(sorted(set(found))), "normalized"
+
+
+def paper_letters(answer: str) -> tuple:
+    """The paper's reading of a multiple-choice answer: upper-case, whitespace removed, the set of its letters.
+    (letters sorted, match_type): "exact" when the answer is nothing but letters and spaces, else "normalized";
+    ("", "no_match") when it holds no letter. Words count: "Answer: B" reads as ABENRSW."""
+    text = "".join((answer or "").upper().split())
+    letters = "".join(sorted({ch for ch in text if "A" <= ch <= "Z"}))
+    if not letters:
+        return "", "no_match"
+    return letters, ("exact" if text.isalpha() else "normalized")
 
 
 # --- judge scores ----------------------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ are replayed one at a time because a few models' columns are named differently i
 
 import argparse
 import json
-import re
 import sys
 import tempfile
 from pathlib import Path
@@ -20,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mlxclin.cli import main as mlxclin_main  # noqa: E402
 from mlxclin.evaluation.setup import replay_model_label  # noqa: E402
 from mlxclin.data import SOURCES, UPSTREAM_REPO, read_table, sha256_of  # noqa: E402
+from mlxclin.reproduce.models import column_groups  # noqa: E402
 
 # Columns that describe the item, not a model's answer.
 ITEM_COLUMNS = {
@@ -30,17 +30,7 @@ ITEM_COLUMNS = {
 }
 FILES = {("eurorad", ""): "eurorad_test.csv", ("ophtho", ""): "ophthalmology.csv",
          ("judge", "diagnosis"): "judge_diagnosis.csv", ("judge", "treatment"): "judge_treatment.csv"}
-_RUN_SUFFIX = re.compile(r"[\s_-]*[mMvV]\d+(?:\.\d+)?$")   # "-M1", " v2", " v2.1", "-m3"
 DIGITS = 4   # reference values are rounded for readability; the report recomputes nothing from them
-
-
-def column_groups(columns: list, task: str) -> dict:
-    groups = {}
-    for column in columns:
-        if column in ITEM_COLUMNS[task] or not column.strip():
-            continue
-        groups.setdefault(_RUN_SUFFIX.sub("", column), []).append(column)
-    return groups
 
 
 def _rounded(value):
@@ -66,7 +56,7 @@ def build_entries(data_dir: Path, work: Path) -> list:
     entries = {}
     for (task, subset), name in FILES.items():
         path = data_dir / name
-        groups = column_groups(read_table(path).columns, task)
+        groups, _ = column_groups(read_table(path).columns, ITEM_COLUMNS[task])
         for number, (group, columns) in enumerate(groups.items()):
             metrics = replay(task, subset, path, columns, work / f"{task}-{subset}-{number}")
             label = replay_model_label(columns)

@@ -1,7 +1,8 @@
 """A fixed-cost fake language model for timing tests of the MLX backend (mlx-lm's BatchGenerator drives it).
 
-Each forward call sleeps `call_s + token_s * L` seconds, L being the tokens along the sequence axis whatever the
-batch size (like a bandwidth-bound accelerator), so expected TTFTs are known. The next token is always
+Each forward call over B sequences of L tokens sleeps max(call_s, token_s * B * L) seconds: a roofline, where a
+decode step (L = 1) costs call_s whatever the batch (reading the weights once: bandwidth-bound) and a prefill costs
+token_s per token (compute-bound). Expected TTFTs are therefore known. The next token is always
 (last token + 1) mod vocab, so a request runs to its max_tokens. A prompt is the user message "N": N tokens.
 """
 
@@ -26,7 +27,7 @@ class FixedCostModel(nn.Module):
     def __call__(self, inputs, cache=None, **_):
         batch, length = inputs.shape
         self.calls.append((batch, length))
-        time.sleep(self.call_s + self.token_s * length)
+        time.sleep(max(self.call_s, self.token_s * batch * length))
         if cache:
             cache[0].update_and_fetch(mx.zeros((batch, 1, length, 1)), mx.zeros((batch, 1, length, 1)))
         return mx.eye(VOCAB)[(inputs + 1) % VOCAB] * 20.0

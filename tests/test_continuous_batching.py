@@ -19,12 +19,12 @@ def _fake_requests(lengths: list, max_tokens: int = 6) -> list:
 
 @pytest.mark.slow
 def test_ttft_and_prefill_speed_in_a_mixed_batch_are_the_requests_own():
-    # prefill of L tokens costs 0.004 + 0.004 * L s; a decode step 0.008 s: prompt cost dominates TTFT
+    # prefill of L tokens costs 0.002 * L s, a decode step 0.006 s: a request's own prompt dominates its TTFT
     lengths = [400, 60, 400, 60, 200, 100]
-    alone_backend = fake_backend(call_s=0.004, token_s=0.004, batch_size=1)
+    alone_backend = fake_backend(call_s=0.006, token_s=0.002, batch_size=1)
     alone_backend.generate(_fake_requests([60]))  # warm-up
     alone = {c.prompt_tokens: c for c in alone_backend.generate(_fake_requests(sorted(set(lengths))))}
-    batched = fake_backend(call_s=0.004, token_s=0.004, batch_size=3).generate(_fake_requests(lengths))
+    batched = fake_backend(call_s=0.006, token_s=0.002, batch_size=3).generate(_fake_requests(lengths))
     for c in batched:
         ref = alone[c.prompt_tokens]
         # the old engine measured from the start of the whole batch: the 6th request's TTFT would include the

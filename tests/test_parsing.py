@@ -1,6 +1,7 @@
 import pytest
 
-from mlxclin.parsing import FUZZY_THRESHOLD, match_option, option_letters, parse_letters, parse_score, split_options
+from mlxclin.parsing import (FUZZY_THRESHOLD, OptionMatch, match_option, option_letters, parse_letters, parse_score,
+                             split_options)
 
 # --- split_options --------------------------------------------------------------------------------------------
 
@@ -154,3 +155,44 @@ def test_split_options_protects_only_complete_entries():
     # "Lymphoma" inside "Primary cardiac Lymphoma" is not a list entry and must not be cut out of it.
     assert split_options("Primary cardiac Lymphoma, Lymphoma, Myxoma", keep_whole=["Lymphoma"]) == [
         "Primary cardiac Lymphoma", "Lymphoma", "Myxoma"]
+
+
+# --- the paper's rules (protocol "paper") -------------------------------------------------------------------------
+
+def test_match_option_paper_cascade_exact_normalized_then_difflib():
+    from mlxclin.parsing import match_option_paper
+    options = ["Osteoid osteoma", "Brodie abscess", "Osteoid osteoma", "Stress fracture"]
+    assert match_option_paper(" Brodie abscess ", options) == OptionMatch("Brodie abscess", "exact", 100.0)
+    assert match_option_paper("BRODIE ABSCESS.", options).match_type == "normalized"
+    # raw difflib ratio of "Brodie absces" vs "Brodie abscess" = 2*13/27 = 0.963 >= 0.8
+    typo = match_option_paper("Brodie absces", options)
+    assert typo.option == "Brodie abscess" and typo.match_type == "fuzzy"
+    assert typo.similarity == pytest.approx(100 * 26 / 27)
+    assert match_option_paper("Ewing sarcoma", options).match_type == "no_match"
+
+
+def test_match_option_paper_takes_difflibs_best_of_two_close_options_where_mlxclin_refuses():
+    from mlxclin.parsing import match_option_paper
+    options = ["Left ventricular fibrosis", "Right ventricular fibrosis"]
+    paper = match_option_paper("ventricular fibrosis", options)
+    assert paper.match_type == "fuzzy" and paper.option == "Left ventricular fibrosis"   # 2*20/45 = 0.889 > 2*20/46
+    assert match_option("ventricular fibrosis", options).match_type == "no_match"
+
+
+def test_match_option_paper_second_stage_is_on_normalized_text():
+    from mlxclin.parsing import match_option_paper
+    # raw: "NAIL–PATELLA SYNDROM" vs "Nail-patella syndrome" differ in case almost everywhere (< 0.8);
+    # normalized: "nail-patella syndrom" vs "nail-patella syndrome" = 40/41 = 0.976 >= 0.9
+    found = match_option_paper("NAIL–PATELLA SYNDROM", ["Nail-patella syndrome", "Osteopetrosis"])
+    assert found.option == "Nail-patella syndrome" and found.match_type == "fuzzy"
+    assert found.similarity == pytest.approx(100 * 40 / 41)
+
+
+@pytest.mark.parametrize("answer, expected", [
+    ("BD", ("BD", "exact")), ("ABCFG H", ("ABCFGH", "exact")), ("db", ("BD", "exact")),
+    ("A, C", ("AC", "normalized")), ("Answer: B", ("ABENRSW", "normalized")), ("", ("", "no_match")),
+    ("1.", ("", "no_match")),
+])
+def test_paper_letters_reads_every_letter(answer, expected):
+    from mlxclin.parsing import paper_letters
+    assert paper_letters(answer) == expected

@@ -168,3 +168,69 @@ def test_wilcoxon_on_absolute_errors_hand_computed():
 
 def test_wilcoxon_identical_absolute_errors():
     assert stats.wilcoxon_abs_errors([0.5, -1.0], [-0.5, 1.0])["p_value"] == 1.0
+
+
+# --- the paper's variants (protocol "paper"), against hand-computed values --------------------------------------
+
+def test_icc3k_on_errors_differs_from_icc3k_on_scores_hand_computed():
+    # scores [[2,3],[4,4],[3,5]]: row means 2.5, 4, 4 (grand 3.5) -> SS_rows = 2 * 1.5 = 3, SS_cols = 1.5,
+    # SS_total = 5.5 -> SS_error = 1; MS_rows = 1.5, MS_error = 0.5 -> ICC(3,k) = 1 / 1.5 = 2/3.
+    scores, experts = [[2, 3], [4, 4], [3, 5]], [1, 4, 3]
+    assert stats.icc3k(scores) == pytest.approx(2 / 3)
+    # errors [[1,2],[0,0],[0,2]]: row means 1.5, 0, 1 (grand 5/6) -> SS_rows = 2 * 7/6 = 7/3, the residual is
+    # unchanged (SS_error = 1) -> MS_rows = 7/6, MS_error = 0.5 -> ICC(3,k) = (7/6 - 1/2) / (7/6) = 4/7.
+    assert stats.icc3k_on_errors(scores, experts) == pytest.approx(4 / 7)
+    assert stats.icc3k_on_errors(scores, [1, 4]) is None   # one reference per item
+
+
+def test_round_half_even_to_step():
+    assert stats.round_half_even_to_step([4.25, 4.75, 1.25, 2.6667, 3.24], 0.5) == [4.0, 5.0, 1.0, 2.5, 3.0]
+    assert stats.round_to_step([4.25, 4.75, 1.25], 0.5) == [4.5, 5.0, 1.5]    # mlxclin's half-up, for contrast
+
+
+def test_weighted_kappa_positional_over_the_label_union_hand_computed():
+    a, b = [1, 2, 4.25, 4.5], [1, 4.0, 4.0, 4.5]     # half-to-even: 4.25 -> 4.0
+    # labels 1, 2, 4, 4.5 at positions 0-3; observed weighted disagreement 1/4 (2 vs 4 is one position apart);
+    # marginals a (1/4 each), b (1/4, 0, 1/2, 1/4) -> expected 1.25 -> kappa = 1 - 0.25 / 1.25 = 0.8.
+    assert stats.weighted_kappa_positional(a, b) == pytest.approx(0.8)
+    # Another compared model used 3.0: positions 0-4, 2 vs 4 is now two apart: observed 0.5, expected 1.75
+    # -> kappa = 1 - 0.5 / 1.75 = 5/7.
+    assert stats.weighted_kappa_positional(a, b, labels=[1, 2, 3.0, 4, 4.5]) == pytest.approx(5 / 7)
+    # mlxclin's rule (value weights, half up: 4.25 -> 4.5) gives a different number on the same scores.
+    assert stats.weighted_kappa_linear(a, b) != pytest.approx(0.8, abs=1e-3)
+
+
+def test_weighted_kappa_positional_undefined_cases():
+    assert stats.weighted_kappa_positional([3, 3], [3, 3]) is None          # a single category
+    assert stats.weighted_kappa_positional([1, 2], [1, 3], labels=[1, 2]) is None   # 3 not among the labels
+    assert stats.weighted_kappa_positional([], []) is None
+
+
+def test_holm_per_family_versus_across_families():
+    p = [0.01, 0.04, 0.03]
+    # across all three: 0.01*3 = 0.03, 0.03*2 = 0.06, 0.04*1 raised to the running maximum 0.06
+    assert stats.holm_adjust(p) == pytest.approx([0.03, 0.06, 0.06])
+    # per judge subset, as the paper corrects: diagnosis {0.01, 0.04} -> 0.02, 0.04; treatment {0.03} -> 0.03
+    assert stats.holm_by_family(p, ["diagnosis", "diagnosis", "treatment"]) == pytest.approx([0.02, 0.04, 0.03])
+
+
+def test_wilcoxon_gives_p_one_below_ten_nonzero_differences():
+    # |a| - |b| = 1..n, all positive: W = 0, exact two-sided p = 2 / 2^n.
+    nine = stats.wilcoxon_abs_errors(list(range(1, 10)), [0] * 9, min_nonzero=10)
+    assert nine == {"statistic": None, "p_value": 1.0, "n_nonzero": 9}
+    assert stats.wilcoxon_abs_errors(list(range(1, 10)), [0] * 9)["p_value"] == pytest.approx(2 / 2 ** 9)
+    # zero differences do not count towards the 10: ten pairs, one of them tied
+    tied = stats.wilcoxon_abs_errors(list(range(1, 10)) + [0.5], [0] * 9 + [-0.5], min_nonzero=10)
+    assert tied["p_value"] == 1.0 and tied["n_nonzero"] == 9
+    ten = stats.wilcoxon_abs_errors(list(range(1, 11)), [0] * 10, min_nonzero=10)
+    assert ten["statistic"] == 0.0 and ten["p_value"] == pytest.approx(2 / 2 ** 10)
+
+
+def test_wilson_with_the_papers_z_of_1_96():
+    # closed form with z = 1.96 for 7/9: centre (7/9 + 1.96^2/18) / (1 + 1.96^2/9) = 0.694729...,
+    # half-width 1.96 * sqrt(7/9 * 2/9 / 9 + 1.96^2 / 324) / (1 + 1.96^2/9) = 0.242096... -> 45.2583 .. 93.6776 %
+    low, high = stats.wilson_interval(7, 9, z=stats.PAPER_WILSON_Z)
+    assert (100 * low, 100 * high) == pytest.approx((45.25833, 93.67762), abs=1e-5)
+    exact_low, _ = stats.wilson_interval(7, 9)
+    assert 0 < exact_low - low < 1e-5          # z = 1.959964 gives a slightly narrower interval
+    assert stats.accuracy_summary(7, 9, z=1.96)["ci_low"] == pytest.approx(100 * low)

@@ -106,3 +106,25 @@ def test_an_incomplete_run_counts_missing_answers_as_wrong(tiny_eurorad_csv):
     samples = [{"item_id": i.id, "run": 0, "correct": True, "match_type": "exact"} for i in items]
     metrics = task.aggregate(items, samples, runs=3)
     assert metrics["accuracy"]["correct"] == 0 and metrics["pass_at_k"]["correct"] == 4
+
+
+def test_paper_protocol_maps_live_answers_with_the_difflib_cascade(tiny_eurorad_csv):
+    item = _item(tiny_eurorad_csv, "104")
+    paper, ours = get_task("eurorad", protocol="paper"), get_task("eurorad")
+    # "Pseudoaneurysmal" vs "Pseudoaneurysm": difflib ratio 28/30 = 0.933 (>= 0.8), rapidfuzz ratio 93.3 (>= 90)
+    for task in (paper, ours):
+        parsed = task.parse(item, Completion(id="x", final="Pseudoaneurysmal", format="api"))
+        assert (parsed["prediction"], parsed["match_type"]) == ("Pseudoaneurysm", "fuzzy")
+    # "Haemat" vs "Haematoma": 2*6/15 = 0.8 on both scales -> the paper's raw cutoff 0.8 maps it, mlxclin's 90 does not
+    cut = Completion(id="x", final="Haemat", format="api")
+    assert paper.parse(item, cut)["prediction"] == "Haematoma"
+    assert ours.parse(item, cut)["match_type"] == "no_match"
+
+
+def test_replayed_answers_score_the_same_under_both_protocols(tiny_eurorad_csv):
+    metrics = {p: _replay_metrics(get_task("eurorad", protocol=p), tiny_eurorad_csv)[1] for p in ("paper", "mlxclin")}
+    assert metrics["paper"]["protocol"] == "paper" and metrics["mlxclin"]["protocol"] == "mlxclin"
+    paper, ours = metrics["paper"]["accuracy"], metrics["mlxclin"]["accuracy"]
+    assert (paper["correct"], paper["n"], paper["pct"]) == (ours["correct"], ours["n"], ours["pct"])
+    # the paper's Wilson z = 1.96 against the exact quantile: the same interval to 1e-3 percentage points
+    assert paper["ci_low"] == pytest.approx(ours["ci_low"], abs=1e-3) and paper["ci_low"] != ours["ci_low"]

@@ -77,7 +77,10 @@ def test_aggregate_consensus_errors_and_groups(tiny_judge_csv):
     assert m["iqr_low"] == pytest.approx(-5 / 6 + 0.75 * (1 / 3))       # linear percentile at position 0.75
     assert m["iqr_high"] == pytest.approx(0.25 * 5 / 6)                 # position 2.25
     assert m["mae"] == pytest.approx((0 + 5 / 6 + 0.5 + 5 / 6) / 4)
-    assert m["icc3k"] == pytest.approx(stats.icc3k([[5, 4, 4.5], [4, 4, 3.5], [3, 3, 3.5]]))
+    # mlxclin protocol (the default): the headline ICC is on the scores; both variants are carried
+    assert m["icc3k"] == m["icc3k_scores"] == pytest.approx(stats.icc3k([[5, 4, 4.5], [4, 4, 3.5], [3, 3, 3.5]]))
+    assert m["icc3k_errors"] == pytest.approx(stats.icc3k([[0.5, -0.5, 0], [1, 1, 0.5], [-1, -1, -0.5]]))
+    assert m["icc3k_items"] == 3
     assert m["pearson"] == pytest.approx(stats.pearson([4.5, 23 / 6, 4.5, 19 / 6], [4.5, 3, 5, 4]))
     assert {k: v["n"] for k, v in m["groups"].items()} == {"Internal Medicine": 2, "Neurology": 1, "Pediatrics": 1}
     assert m["groups"]["Internal Medicine"]["median_error"] == pytest.approx(5 / 12)
@@ -92,3 +95,23 @@ def test_subsets_are_aggregated_separately(tiny_judge_csv):
     assert list(metrics["subsets"]) == ["diagnosis", "treatment"]
     assert metrics["subsets"]["treatment"]["n"] == 2
     assert metrics["subsets"]["diagnosis"]["n"] == 4
+
+
+def test_paper_protocol_uses_icc_on_errors_and_positional_kappa(tiny_judge_csv):
+    paper, ours = get_task("judge", protocol="paper"), get_task("judge")
+    items = paper.load_items(tiny_judge_csv, "diagnosis")
+    metrics = paper.aggregate(items, _samples(paper, items), 3)
+    m, o = metrics["subsets"]["diagnosis"], ours.aggregate(items, _samples(ours, items), 3)["subsets"]["diagnosis"]
+    assert metrics["protocol"] == "paper"
+    assert m["icc3k"] == m["icc3k_errors"] == o["icc3k_errors"] and m["icc3k_scores"] == o["icc3k_scores"]
+    assert m["median_error"] == o["median_error"] and m["iqr_high"] == o["iqr_high"]
+    # consensus 4.5, 23/6, 4.5, 19/6 -> half-to-even 4.5, 4.0, 4.5, 3.0; experts 4.5, 3, 5, 4. Labels 3, 4, 4.5, 5 at
+    # positions 0-3: observed disagreement (0 + 1 + 1 + 1) / 4 = 0.75; expected with marginals (1/4, 1/4, 1/2, 0)
+    # and (1/4 each) = 1.125 -> kappa = 1 - 0.75 / 1.125 = 1/3.
+    assert m["weighted_kappa"] == pytest.approx(1 / 3)
+    assert o["weighted_kappa"] == pytest.approx(stats.weighted_kappa_linear([4.5, 23 / 6, 4.5, 19 / 6], [4.5, 3, 5, 4]))
+
+
+def test_an_unknown_protocol_is_one_clear_error():
+    with pytest.raises(MlxclinError, match="unknown protocol 'papr'; choose paper or mlxclin"):
+        get_task("judge", protocol="papr")

@@ -79,3 +79,14 @@ def test_aggregate_by_type_and_topic(tiny_ophtho_csv):
     # run 0: B, FCB, AC -> 2/3; run 1: b, "B, C, F", "" -> 2/3; run 2: C, BC, "Answer: ACD" -> 1/3
     assert metrics["per_run_accuracy"] == pytest.approx([200 / 3, 200 / 3, 100 / 3])
     assert metrics["match_types"] == {"exact": 5, "normalized": 3, "fuzzy": 0, "no_match": 1}
+
+
+@pytest.mark.parametrize("answer, paper_correct, ours_correct", [
+    ("BCF", True, True), ("F C B", True, True), ("B, C, F", True, True),
+    ("Answer: BCF", False, True),      # the paper reads every letter: A, B, C, E, F, N, R, S, W
+])
+def test_paper_protocol_reads_every_letter_of_the_answer(tiny_ophtho_csv, answer, paper_correct, ours_correct):
+    item = get_task("ophtho").load_items(tiny_ophtho_csv)[1]
+    for protocol, correct in (("paper", paper_correct), ("mlxclin", ours_correct)):
+        task = get_task("ophtho", protocol=protocol)
+        assert task.score(item, task.parse(item, Completion(id="x", final=answer))) == {"correct": correct}

@@ -76,6 +76,8 @@ def _print_summary(metrics: dict) -> None:
 @click.option("--replay-columns", default=None, help="Replay: comma-separated columns of the data file, one per run.")
 @click.option("--map-options", is_flag=True, default=None,
               help="Replay: map stored answers onto the options first (by default they are scored as stored).")
+@click.option("--protocol", default=None,
+              help="Scoring rules: mlxclin (default) or paper (the study's scripts); see README, 'Reproducing the paper'.")
 @click.option("--prompt-file", "prompt_files", multiple=True,
               help="Prompt template replacing configs/prompts/<task>.txt; SUBSET=PATH for one subset. Repeatable.")
 @click.option("--limit", default=None, help="Only the first N items (per subset).")

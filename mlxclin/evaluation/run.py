@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlxclin.evaluation.rundir import METRICS, PERF, RunDir, write_json
+from mlxclin.evaluation.rundir import METRICS, PERF, SAMPLES, RunDir, write_json
 from mlxclin.evaluation.scoring import build_requests, compute_metrics
 from mlxclin.evaluation.setup import live_backend, load_inputs, replay_backend, run_config
 from mlxclin.evaluation.spec import EvalSpec
@@ -20,7 +20,7 @@ from mlxclin.evaluation.spec import EvalSpec
 # settings that change what a sample means: two runs differing in one of them never share a run directory
 IDENTITY = ("task", "subsets", "backend", "model", "model_fingerprint", "adapter_path", "adapter_fingerprint",
             "base_url", "api", "efforts", "runs", "seed", "temperature", "top_p", "max_tokens", "limit", "ids",
-            "data", "prompts", "replay_columns", "map_options", "retry_unparsed", "decoding")
+            "data", "prompts", "replay_columns", "map_options", "protocol", "retry_unparsed", "decoding")
 
 
 @dataclass
@@ -60,7 +60,8 @@ def evaluate(spec: EvalSpec, echo=None) -> EvalResult:
             echo(f"resuming {run_dir.path}: {len(requests) - len(todo)} of {len(requests)} requests done"
                  + (f", {dropped} failed ones asked again" if dropped else ""))
         written = _generate(spec, inputs, config, run_dir, todo, len(requests)) if todo else 0
-        metrics, perf = write_results(inputs.task, inputs.items, config, run_dir)
+        stored = None if written else stored_results(run_dir)
+        metrics, perf = stored or write_results(inputs.task, inputs.items, config, run_dir)
     finally:
         run_dir.unlock()
     return EvalResult(metrics, perf, run_dir.path, config, resumed, written, dropped)
@@ -84,6 +85,23 @@ def _generate(spec: EvalSpec, inputs, config: dict, run_dir: RunDir, todo: list,
         backend.close()
 
 
+def stored_results(run_dir: RunDir):
+    """(metrics, perf) per effort as written, if they were computed from samples.jsonl exactly as it is now."""
+    import json
+
+    from mlxclin.data import sha256_of
+
+    try:
+        perf_doc = json.loads(run_dir.file(PERF).read_text(encoding="utf-8"))
+        metrics_doc = json.loads(run_dir.file(METRICS).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if perf_doc.get("samples_sha256") != sha256_of(run_dir.file(SAMPLES)):
+        return None
+    metrics = metrics_doc.get("by_effort") or {metrics_doc.get("effort"): metrics_doc}
+    return metrics, perf_doc.get("efforts", {})
+
+
 def write_results(task, items: list, config: dict, run_dir: RunDir) -> tuple:
     """metrics.json (first effort at top level, all under by_effort) and perf.json, from samples.jsonl alone."""
     from mlxclin.evaluation.perf import aggregate
@@ -101,7 +119,9 @@ def write_results(task, items: list, config: dict, run_dir: RunDir) -> tuple:
     stored = run_dir.read_config()  # holds the device of the session that generated
     header = {k: stored.get(k) for k in ("backend", "model", "model_size_bytes", "device", "batch_size",
                                          "concurrency")}
-    write_json(run_dir.file(PERF), {**header, "total": aggregate(samples, len(items), config.get("price")),
-                                    "efforts": perf})
+    from mlxclin.data import sha256_of
+
+    write_json(run_dir.file(PERF), {**header, "samples_sha256": sha256_of(run_dir.file(SAMPLES)),
+                                    "total": aggregate(samples, len(items), config.get("price")), "efforts": perf})
     return metrics, perf
 

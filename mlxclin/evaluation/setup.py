@@ -30,7 +30,7 @@ def load_inputs(spec: EvalSpec) -> Inputs:
     from mlxclin.tasks import get_task
 
     check_spec(spec)
-    task = get_task(spec.task, map_options=spec.map_options)
+    task = get_task(spec.task, map_options=spec.map_options, protocol=spec.protocol)
     if spec.subset is not None and spec.subset not in task.subsets:
         raise MlxclinError(f"task {task.name} has no subset {spec.subset!r}"
                            + (f"; subsets: {', '.join(task.subsets)}" if task.subsets else ""))
@@ -79,6 +79,7 @@ def run_config(spec: EvalSpec, inputs: Inputs) -> dict:
               "backend": spec.backend, "efforts": spec.effort_list, "runs": spec.resolved_runs(),
               "seed": spec.seed, "temperature": spec.temperature, "top_p": spec.top_p,
               "max_tokens": spec.max_tokens, "limit": spec.limit, "ids": spec.ids, "map_options": spec.map_options,
+              "protocol": spec.protocol,
               "retry_unparsed": spec.retry_unparsed, "batch_size": spec.batch_size, "concurrency": spec.concurrency,
               "data": {s: {"path": str(p), "sha256": sha256_of(p)} for s, p in inputs.files.items()},
               "prompts": {s: {"source": p.source, "sha256": _sha(p.system + p.user)}

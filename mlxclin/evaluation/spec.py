@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from mlxclin.errors import MlxclinError
+from mlxclin.protocol import DEFAULT_PROTOCOL, PROTOCOLS
 
 EFFORTS = ("low", "medium", "high")
 BACKENDS = ("mlx", "openai", "replay")
@@ -50,6 +51,7 @@ class EvalSpec:
     out: Optional[str] = None
     replay_columns: Optional[str] = None
     map_options: bool = False
+    protocol: str = DEFAULT_PROTOCOL        # scoring rules: "paper" or "mlxclin" (README, "Reproducing the paper")
     prompt_files: list = field(default_factory=list)
     overwrite: bool = False
     quiet: bool = False
@@ -123,7 +125,7 @@ _RULES = {
     "beams": ("int", 1, None), "beam_groups": ("int", 1, None), "diversity_penalty": ("float", 0.0, None),
     "length_penalty": ("float", -10.0, 10.0), "early_stopping": ("bool",),
 }
-_CHOICES = {"backend": BACKENDS, "api": APIS, "decoding": ("sample", "beam"),
+_CHOICES = {"backend": BACKENDS, "api": APIS, "protocol": PROTOCOLS, "decoding": ("sample", "beam"),
             "vote": ("majority", "logprob-fallback")}
 
 

@@ -14,6 +14,7 @@ from typing import Optional
 from mlxclin.data import Table, read_table
 from mlxclin.errors import MlxclinError
 from mlxclin.prompts import PromptTemplate, load_prompt
+from mlxclin.protocol import DEFAULT_PROTOCOL, check_protocol
 
 
 @dataclass
@@ -32,10 +33,12 @@ class Task:
     subsets = ()             # e.g. ("diagnosis", "treatment"); empty = the task has a single data file
     default_runs = 3
 
-    def __init__(self, map_options: bool = False):
+    def __init__(self, map_options: bool = False, protocol: str = DEFAULT_PROTOCOL):
         # Stored (replayed) answers are scored as they are unless asked to map them onto the options, because a
         # different matching rule than the paper's would silently change published numbers.
         self.map_options = map_options
+        # "paper" | "mlxclin": which rules read answers and compute agreement (mlxclin.protocol.DIFFERENCES).
+        self.protocol = check_protocol(protocol)
 
     # --- data ---------------------------------------------------------------------------------------------------
     def data_file(self, subset: str = "") -> str:

@@ -8,6 +8,7 @@ from collections import defaultdict
 
 from mlxclin import stats
 from mlxclin.parsing import MATCH_TYPES
+from mlxclin.protocol import PAPER
 from mlxclin.tasks.base import Task
 
 
@@ -25,6 +26,7 @@ class ChoiceTask(Task):
 
         majority = {item_id: stats.majority_vote(flags) for item_id, flags in by_item.items()}
         n = len(items)
+        z = stats.PAPER_WILSON_Z if self.protocol == PAPER else None
 
         group_counts = defaultdict(lambda: [0, 0])   # group -> [correct, n]
         for item in items:
@@ -33,11 +35,12 @@ class ChoiceTask(Task):
                 group_counts[group][1] += 1
 
         passed = sum(stats.pass_at_k(flags) for flags in by_item.values())
-        pass_summary = stats.accuracy_summary(passed, n)
+        pass_summary = stats.accuracy_summary(passed, n, z)
         return {
+            "protocol": self.protocol,
             "n_items": n,
-            "accuracy": stats.accuracy_summary(sum(majority.values()), n),
-            "groups": {g: stats.accuracy_summary(c, k) for g, (c, k) in sorted(group_counts.items())},
+            "accuracy": stats.accuracy_summary(sum(majority.values()), n, z),
+            "groups": {g: stats.accuracy_summary(c, k, z) for g, (c, k) in sorted(group_counts.items())},
             "per_run_accuracy": [100.0 * sum(flags[r] for flags in by_item.values()) / n if n else None
                                  for r in range(runs)],
             "pass_at_k": {key: pass_summary[key] for key in ("pct", "correct", "n")},

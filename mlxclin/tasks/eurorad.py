@@ -1,12 +1,14 @@
 """LLM-as-a-Generalist: Eurorad radiology cases, choose the final diagnosis from a candidate list.
 
 A run is correct when the normalized prediction equals the normalized gold `FinalDiagnosis`. Live answers are
-first mapped onto the candidate list (exact, normalized, fuzzy; see mlxclin.parsing.match_option); stored answers
+first mapped onto the candidate list (exact, normalized, fuzzy: mlxclin.parsing.match_option, or
+match_option_paper under the paper protocol); stored answers
 replayed from the data file are scored as they are unless map_options is set, and their match type is still
 recorded.
 """
 
-from mlxclin.parsing import match_option, split_options
+from mlxclin.parsing import match_option, match_option_paper, split_options
+from mlxclin.protocol import PAPER
 from mlxclin.tasks.base import Item, register_task
 from mlxclin.tasks.choice import ChoiceTask
 from mlxclin.text import normalize_text
@@ -67,7 +69,8 @@ class EuroradTask(ChoiceTask):
 
     def parse(self, item, completion):
         answer = completion.final or ""
-        match = match_option(answer, item.fields["options"])
+        matcher = match_option_paper if self.protocol == PAPER else match_option
+        match = matcher(answer, item.fields["options"])
         as_stored = completion.format == "replay" and not self.map_options
         prediction = answer.strip() if as_stored or match.option is None else match.option
         return {"prediction": prediction, "match_type": match.match_type,

@@ -2,17 +2,21 @@
 
 Paper protocol per subset: consensus = mean of the runs' scores; error = consensus - HumanEvalScore; median and
 IQR (linear percentiles) of the error overall, per clinical specialty and per case frequency; MAE, Spearman and
-Pearson of consensus vs experts; ICC(3,k) across runs. A run whose answer holds no readable score is left out of
-its item's consensus; an item with no readable score at all is left out of the statistics (counted in
-"unscored_items"); ICC(3,k) uses the items scored in every run.
+Pearson of consensus vs experts; weighted kappa of consensus vs experts; ICC(3,k) across runs, both on the runs'
+errors (`icc3k_errors`, the paper's) and on their scores (`icc3k_scores`); `icc3k` is the one the task's protocol
+uses. A run whose answer holds no readable score is left out of its item's consensus; an item with no readable
+score at all is left out of the statistics (counted in "unscored_items"); ICC(3,k) uses the items scored in every
+run.
 """
 
 import math
+import warnings
 from collections import defaultdict
 
 from mlxclin import stats
 from mlxclin.errors import MlxclinError
 from mlxclin.parsing import parse_score
+from mlxclin.protocol import PAPER
 from mlxclin.tasks.base import Item, Task, register_task
 
 _BARE_SCORE = {f"{v / 2:g}" for v in range(2, 11)} | {f"{v / 2:.1f}" for v in range(2, 11)}
@@ -86,11 +90,23 @@ class JudgeTask(Task):
         for sample in samples:
             if sample["item_id"] in run_scores and 0 <= sample["run"] < runs:
                 run_scores[sample["item_id"]][sample["run"]] = sample.get("score")
-        return {"subsets": {subset: self._subset_metrics(by_subset[subset], run_scores)
+        return {"protocol": self.protocol,
+                "subsets": {subset: self._subset_metrics(by_subset[subset], run_scores)
                             for subset in self.subsets if subset in by_subset}}
 
+    def weighted_kappa(self, consensus: list, human: list, labels=None):
+        """Consensus vs expert scores: the paper's positional kappa (labels: the union over every model compared,
+        default this model's and the experts'), or mlxclin's value-weighted one."""
+        if self.protocol == PAPER:
+            union = list(consensus) + list(human) if labels is None else labels
+            return stats.weighted_kappa_positional(consensus, human, union)
+        with warnings.catch_warnings():
+            # statsmodels warns that kappa's standard error is undefined under perfect agreement; only kappa is used
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return stats.weighted_kappa_linear(consensus, human)
+
     def _subset_metrics(self, items, run_scores):
-        consensus, human, errors, complete_rows = [], [], [], []
+        consensus, human, errors, complete_rows, complete_human = [], [], [], [], []
         specialty_errors, frequency_errors = defaultdict(list), defaultdict(list)
         unparsed = unscored = 0
         for item in items:
@@ -102,6 +118,7 @@ class JudgeTask(Task):
                 continue
             if len(parsed) == len(scores):
                 complete_rows.append(parsed)
+                complete_human.append(item.fields["human_score"])
             mean = sum(parsed) / len(parsed)
             error = mean - item.fields["human_score"]
             consensus.append(mean)
@@ -110,10 +127,16 @@ class JudgeTask(Task):
             specialty_errors[item.fields["specialty"]].append(error)
             frequency_errors[item.fields["frequency"]].append(error)
         metrics = _error_summary(errors)
+        icc_errors = stats.icc3k_on_errors(complete_rows, complete_human) if complete_rows else None
+        icc_scores = stats.icc3k(complete_rows) if complete_rows else None
         metrics.update({
             "spearman": stats.spearman(consensus, human),
             "pearson": stats.pearson(consensus, human),
-            "icc3k": stats.icc3k(complete_rows) if complete_rows else None,
+            "weighted_kappa": self.weighted_kappa(consensus, human) if consensus else None,
+            "icc3k": icc_errors if self.protocol == PAPER else icc_scores,
+            "icc3k_errors": icc_errors,
+            "icc3k_scores": icc_scores,
+            "icc3k_items": len(complete_rows),
             "groups": {k: _error_summary(v) for k, v in sorted(specialty_errors.items())},
             "frequency": {k: _error_summary(v) for k, v in sorted(frequency_errors.items())},
             "unparsed_runs": unparsed,

@@ -1,10 +1,12 @@
 """LLM-as-a-Specialist: ophthalmology multiple-choice questions with one or several correct letters.
 
-A run is correct when the set of letters read from the answer equals the gold set (`GT`, e.g. "BCDE"). Groups:
+A run is correct when the set of letters read from the answer (mlxclin.parsing.parse_letters, or paper_letters
+under the paper protocol) equals the gold set (`GT`, e.g. "BCDE"). Groups:
 question `Type` (Diagnosis / Management) and `Type / Topic`.
 """
 
-from mlxclin.parsing import DEFAULT_LETTERS, option_letters, parse_letters
+from mlxclin.parsing import DEFAULT_LETTERS, option_letters, paper_letters, parse_letters
+from mlxclin.protocol import PAPER
 from mlxclin.tasks.base import Item, register_task
 from mlxclin.tasks.choice import ChoiceTask
 
@@ -49,7 +51,10 @@ class OphthoTask(ChoiceTask):
         return prompt.messages(question=item.fields["question"])
 
     def parse(self, item, completion):
-        letters, match_type = parse_letters(completion.final or "", item.fields["letters"])
+        if self.protocol == PAPER:
+            letters, match_type = paper_letters(completion.final or "")
+        else:
+            letters, match_type = parse_letters(completion.final or "", item.fields["letters"])
         return {"prediction": letters, "match_type": match_type}
 
     def score(self, item, parsed):
