@@ -62,8 +62,8 @@ def main(argv=None):
         cli.main(args=args, prog_name="mlxclin", standalone_mode=False)
     except click.exceptions.Exit as e:
         return e.exit_code
-    except click.ClickException as e:
-        e.show()
+    except click.ClickException as e:   # bad flag values and usage: the same one line as every other error
+        click.echo(f"mlxclin: error: {_one_line(e.format_message())}{_usage_hint(e)}", err=True)
         return e.exit_code
     except click.exceptions.Abort:
         click.echo("mlxclin: interrupted", err=True)
@@ -84,9 +84,17 @@ def main(argv=None):
     return 0
 
 
-def _one_line(e: BaseException) -> str:
+def _one_line(e) -> str:
     text = " ".join(str(e).split())
     return text[:500] or type(e).__name__
+
+
+def _usage_hint(e: click.ClickException) -> str:
+    """' (see mlxclin eval --help)' for a usage error inside a command, so the one line says where to look."""
+    ctx = getattr(e, "ctx", None)
+    if not isinstance(e, click.UsageError) or ctx is None:
+        return ""
+    return f" (see {ctx.command_path} --help)"
 
 
 def run():

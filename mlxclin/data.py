@@ -11,7 +11,7 @@ import json
 import os
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlxclin.errors import MlxclinError
@@ -55,6 +55,17 @@ class Table:
     path: Path
     columns: list      # in file order
     rows: list         # one dict per data row, column -> str (JSONL values other than strings are kept as-is)
+    lines: list = field(default_factory=list)   # the file line on which each row starts (for error messages)
+    dropped: list = field(default_factory=list)  # rows a task's protocol left out: {"file", "line", "reason"}
+
+    def drop(self, index: int, reason: str) -> None:
+        """Record that rows[index] is left out on purpose; the loader prints and returns the count per reason."""
+        line = self.lines[index] if index < len(self.lines) else None
+        self.dropped.append({"file": str(self.path), "line": line, "reason": reason})
+
+    def where(self, index: int) -> str:
+        """'FILE line N' for rows[index]: what every row-level error and drop note names."""
+        return f"{self.path} line {self.lines[index]}" if index < len(self.lines) else f"{self.path} row {index + 1}"
 
     def require_columns(self, needed, purpose: str) -> None:
         """One error naming every missing column, before any row is touched."""
@@ -83,10 +94,20 @@ def read_table(path) -> Table:
 
 
 def _parse_csv(path: Path, text: str) -> Table:
+    # strict: a quote that opens mid-field or is not followed by a delimiter is an error, not a silently merged row.
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    records, starts = [], []   # starts: the line each record begins on (line_num counts lines read so far)
     try:
-        records = list(csv.reader(io.StringIO(text, newline="")))
+        while True:
+            start = reader.line_num + 1
+            record = next(reader, None)
+            if record is None:
+                break
+            records.append(record)
+            starts.append(start)
     except csv.Error as e:
-        raise MlxclinError(f"{path} is not a readable CSV file: {e}") from None
+        raise MlxclinError(f"{path} line {reader.line_num} is not valid CSV ({e}); look for a stray or unclosed "
+                           f'quote (") on or above that line') from None
     header = records[0]
     if not any(h.strip() for h in header):
         raise MlxclinError(f"{path} has no header row")
@@ -94,14 +115,19 @@ def _parse_csv(path: Path, text: str) -> Table:
     positions = {}
     for i, name in enumerate(header):
         positions.setdefault(name, i)
-    rows = []
-    for record in records[1:]:
+    rows, lines = [], []
+    for record, line in zip(records[1:], starts[1:]):
         if not any(cell.strip() for cell in record):
             continue
-        rows.append({name: (record[i] if i < len(record) else "") for name, i in positions.items()})
+        if len(record) != len(header):
+            # An unclosed quote swallows the rows after it (or splits one) and shifts the field count: refuse.
+            raise MlxclinError(f"{path} line {line} has {len(record)} fields where the header has {len(header)}; "
+                               f'look for a stray or unclosed quote (") or an unquoted comma on or above that line')
+        rows.append({name: record[i] for name, i in positions.items()})
+        lines.append(line)
     if not rows:
         raise MlxclinError(f"{path} has a header but no data rows")
-    return Table(path, list(positions), rows)
+    return Table(path, list(positions), rows, lines)
 
 
 def iter_jsonl(lines, source):
@@ -118,32 +144,50 @@ def iter_jsonl(lines, source):
         yield number, obj
 
 
+def read_json_object(path, what: str) -> dict:
+    """A JSON file that must hold one object (configs, metrics, state); any damage is one line naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise MlxclinError(f"{path} not found; the {what} is missing")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise MlxclinError(f"{path} is not valid JSON ({e.msg} at line {e.lineno}); the {what} is damaged") from None
+    except UnicodeDecodeError:
+        raise MlxclinError(f"{path} is not UTF-8 text; the {what} is damaged") from None
+    if not isinstance(data, dict):
+        raise MlxclinError(f"{path} should hold a JSON object, found {type(data).__name__}; the {what} is damaged")
+    return data
+
+
 def _parse_jsonl(path: Path, text: str) -> Table:
-    rows, columns = [], {}
+    rows, columns, lines = [], {}, []
     for number, row in iter_jsonl(text.splitlines(), path):
         columns.update(dict.fromkeys(row))
         rows.append(row)
+        lines.append(number)
     if not rows:
         raise MlxclinError(f"{path} has no data rows")
-    return Table(path, list(columns), [{c: row.get(c, "") for c in columns} for row in rows])
+    return Table(path, list(columns), [{c: row.get(c, "") for c in columns} for row in rows], lines)
 
 
 # --- locating a task's file --------------------------------------------------------------------------------------
 
-def resolve_data_file(name: str, data=None) -> Path:
+def resolve_data_file(name: str, data=None, flag: str = "--data") -> Path:
     """The file for data source `name`: `data` itself, `data/<name>` when `data` is a folder, else the cached or
-    freshly downloaded release file."""
+    freshly downloaded release file. `flag` is the option that sets `data`, named in the advice of an error."""
     if data is not None:
         data = Path(data)
         if data.is_dir():
             candidate = data / name
             if not candidate.is_file():
-                raise MlxclinError(f"{data} is a folder without {name}; pass the file itself or a folder holding it")
+                raise MlxclinError(f"{flag} {data} is a folder without {name}; pass the file itself or a folder "
+                                   f"holding it")
             return candidate
         if not data.exists():
-            raise MlxclinError(f"data file not found: {data}")
+            raise MlxclinError(f"data file not found: {data} (given by {flag})")
         return data
-    return fetch_source(name)
+    return fetch_source(name, flag)
 
 
 def sha256_of(path: Path) -> str:
@@ -154,7 +198,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def fetch_source(name: str) -> Path:
+def fetch_source(name: str, flag: str = "--data") -> Path:
     """Return the cached copy of a released file, downloading and verifying it first if needed."""
     if name not in SOURCES:
         raise MlxclinError(f"unknown data file {name!r}; known: {', '.join(SOURCES)}")
@@ -162,7 +206,7 @@ def fetch_source(name: str) -> Path:
     target = cache_dir() / "data" / source.commit / source.name
     if target.is_file() and sha256_of(target) == source.sha256:
         return target
-    how = (f"pass --data PATH pointing to a local copy of {source.path} from {UPSTREAM_REPO} "
+    how = (f"pass {flag} PATH pointing to a local copy of {source.path} from {UPSTREAM_REPO} "
            f"(commit {source.commit}), or put it at {target}")
     if os.environ.get(OFFLINE_ENV):
         raise MlxclinError(f"{name} is not cached and {OFFLINE_ENV} is set; {how}")

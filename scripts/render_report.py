@@ -116,6 +116,44 @@ def render(html_path: Path, out_dir: Path, width: int = 1400, height: int = 2400
             "requests": requests}
 
 
+# Laid out by Chromium in a copy of the page (the report's CSP forbids scripts, so the copy drops it): where each
+# header cell of each table ends, and how wide each table's scroll box is against what it shows.
+_MEASURE_SCRIPT = """<script>
+const out = {};
+for (const t of document.querySelectorAll('table[data-key]')) {
+  const box = t.parentElement, cols = {};
+  for (const th of t.querySelectorAll('thead th')) cols[th.textContent] = Math.round(th.getBoundingClientRect().right);
+  out[t.dataset.key] = {viewport: window.innerWidth, box_right: Math.round(box.getBoundingClientRect().right),
+                        scroll_width: box.scrollWidth, client_width: box.clientWidth, column_right: cols};
+}
+const pre = document.createElement('pre'); pre.id = 'mlxclin-measure'; pre.textContent = JSON.stringify(out);
+document.body.appendChild(pre);
+</script>"""
+
+
+def measure_tables(html_path: Path, width: int = 1400, timeout: int = 120) -> dict:
+    """table key -> {viewport, box_right, scroll_width, client_width, column_right: {header: right edge px}} as
+    laid out in a `width`-px window."""
+    import html
+    import re
+
+    html_path = Path(html_path)
+    text = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", html_path.read_text(encoding="utf-8"))
+    probe = html_path.with_name(html_path.stem + ".measure.html")
+    probe.write_text(text.replace("</body>", _MEASURE_SCRIPT + "</body>"), encoding="utf-8")
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            dom = _chromium(find_chromium(), Path(tmp), "measure", [f"--window-size={width},1200", "--dump-dom",
+                                                                     "--virtual-time-budget=2000"],
+                            probe.resolve().as_uri(), timeout)
+    finally:
+        probe.unlink()
+    found = re.search(r'<pre id="mlxclin-measure">(.*?)</pre>', dom.stdout, re.S)
+    if not found:
+        raise RuntimeError(f"chromium returned no measurement (exit {dom.returncode}): {dom.stderr[-300:]}")
+    return json.loads(html.unescape(found.group(1)))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("html", type=Path)

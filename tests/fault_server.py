@@ -8,6 +8,7 @@ succeed. Actions:
     ("status", code)       that HTTP status with an OpenAI-style JSON error (whose message echoes the API key, as
                            some providers do, so tests can check the backend keeps it out of what it writes)
     ("status", code, hdrs) the same with extra response headers (e.g. Retry-After)
+    ("status_fragment", code, start, end)  that status, its message echoing only key[start:end] (a partial echo)
     ("hang", seconds)      read the request, then send nothing for that long (or until the server stops)
     ("drop",)              start a streamed answer, then close the connection before it finishes
     ("slow", seconds)      wait, then answer normally (to observe how many requests are in flight at once)
@@ -95,8 +96,10 @@ class FaultServer:
                 if action[0] == "hang":
                     server._stopping.wait(action[1])
                     return
-                if action[0] == "status":
+                if action[0] in ("status", "status_fragment"):
                     key = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                    if action[0] == "status_fragment":
+                        key, action = key[action[2]:action[3]], action[:2]
                     error = {"error": {"message": f"scripted failure for key {key}", "type": "test", "code": None}}
                     self._json(action[1], error, action[2] if len(action) > 2 else {})
                     return

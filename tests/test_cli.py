@@ -58,3 +58,15 @@ def test_doctor_fit_logic():
     assert all(m["fits"] for m in big.values())
     linux = fit_table({"max_recommended_working_set_gb": None, "memory_gb": 24.0, "unified_memory": False})
     assert linux["gpt-oss-20b (mxfp4)"]["fits"] is True and linux["gpt-oss-20b (mxfp4)"]["fits_after_wired_limit"] is False
+
+
+def test_demo_prints_commands_that_paste_back_into_a_shell(tmp_path):
+    import shlex
+
+    from mlxclin.commands.demo import command_line
+
+    args = ["generate", "--model", tmp_path / "toy mlx", "--prompt", "Name one cause of acute chest pain.",
+            "--system", "it's $HOME; `x`", "--max-tokens", 32]
+    line = command_line(args)
+    assert line.startswith("mlxclin generate ")
+    assert shlex.split(line) == ["mlxclin", *[str(a) for a in args]]

@@ -19,12 +19,20 @@ def test_read_csv_with_bom_crlf_quoted_commas_and_blank_lines(tmp_path):
     assert table.rows == [{"a": "1", "b": "x, y"}, {"a": "2", "b": "z"}]   # blank rows skipped
 
 
-def test_read_csv_short_rows_and_duplicate_header_keep_first(tmp_path):
+def test_read_csv_duplicate_header_keeps_first(tmp_path):
     path = tmp_path / "t.csv"
-    path.write_text("a,b,a\n1\n2,3,4\n", encoding="utf-8")
+    path.write_text("a,b,a\n1,x,9\n2,3,4\n", encoding="utf-8")
     table = read_table(path)
     assert table.columns == ["a", "b"]
-    assert table.rows == [{"a": "1", "b": ""}, {"a": "2", "b": "3"}]
+    assert table.rows == [{"a": "1", "b": "x"}, {"a": "2", "b": "3"}]
+    assert table.lines == [2, 3]
+
+
+def test_read_csv_short_row_is_an_error_naming_the_line(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,a\n1,2,3\n1\n", encoding="utf-8")
+    with pytest.raises(MlxclinError, match=r"t.csv line 3 has 1 fields where the header has 3"):
+        read_table(path)
 
 
 def test_read_jsonl_unions_keys(tmp_path):

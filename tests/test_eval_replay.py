@@ -56,7 +56,7 @@ def test_eval_replay_writes_samples_metrics_and_config(tiny_eurorad_csv, tmp_pat
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert set(metrics) == {"task", "model", "runs", "n_items", "accuracy", "groups", "per_run_accuracy",
                             "pass_at_k", "fleiss_kappa", "match_types", "effort", "n_samples", "n_errors", "n_unparsed",
-                            "protocol"}
+                            "protocol", "dropped_rows"}
     assert (metrics["task"], metrics["model"], metrics["runs"], metrics["n_items"]) == ("eurorad", "m", 3, 4)
     assert set(metrics["accuracy"]) == {"pct", "ci_low", "ci_high", "correct", "n"}
 

@@ -181,3 +181,16 @@ def test_second_writer_refused_then_sigkill_and_resume_equal_an_uninterrupted_sa
     record = lambda d: {s["request_id"]: tuple(s.get(f) for f in fields) for s in _lines(d / "samples.jsonl")}  # noqa
     killed, uninterrupted = record(out), record(clean)
     assert len(_lines(samples)) == 24 and killed == uninterrupted
+
+
+def test_rows_the_protocol_drops_are_counted_in_metrics(tmp_path, write_csv, run_mlxclin):
+    header = ["case_id", "Section", "PostDescription", "DifferentialDiagnosisList", "FinalDiagnosis", "m-1"]
+    rows = [["1.0", "Chest imaging", "History: cough.", "Lung cancer, Pneumonia", "Lung cancer", "Lung cancer"],
+            ["2.0", "Chest imaging", "History: fever.", "Lung cancer, Pneumonia", "", "Pneumonia"]]
+    data = write_csv(tmp_path / "cases.csv", header, rows)
+    result = run_mlxclin("eval", "--task", "eurorad", "--backend", "replay", "--replay-columns", "m-1", "--data", data,
+                         "--out", tmp_path / "run")
+    assert result.exit_code == 0, result.stderr
+    assert "dropped 1 row(s)" in result.stderr
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["n_items"] == 1 and sum(metrics["dropped_rows"][""].values()) == 1

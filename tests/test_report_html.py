@@ -82,3 +82,31 @@ def test_shared_data_report_renders_offline(tmp_path_factory, tmp_path):
     report = build_report(list(runs.values()), tmp_path / "rep", baselines="paper", formats=("html",))
     result = _check_rendered(report, tmp_path / "rep" / "report.html", tmp_path / "render")
     assert "89.4 (185/207)" in result["dom"] and "0.000 (-0.500 to 0.104)" in result["dom"]
+
+
+VISIBLE_COLUMNS = ("Decode tok/s", "TTFT p50 s", "Latency p50 / p95 s", "Peak mem GB", "Model size GB",
+                   "$ / 1,000 cases", "Device")
+
+
+@needs_chromium
+def test_summary_tables_show_speed_memory_and_size_in_a_1400px_window(tmp_path_factory, tmp_path):
+    import json
+    import shutil
+
+    from report_support import make_live
+
+    runs = tiny_runs(tmp_path_factory)
+    lora = shutil.copytree(runs["eu_live"], tmp_path / "lora-run")   # the longest label a report makes
+    config = json.loads((lora / "config.json").read_text())
+    (lora / "config.json").write_text(json.dumps({**config, "adapter_path": "adapters/eurorad-rank16-all-layers"}))
+    judge_low = make_live(runs["judge_beta"], tmp_path / "judge-low", "gpt-oss-120b-mxfp4", efforts=("low",))
+    build_report([runs["eu_alpha"], runs["eu_beta"], runs["eu_live"], lora, runs["judge_alpha"],
+                  runs["judge_live"], judge_low], tmp_path / "rep", baselines="paper", formats=("html",))
+    measured = render_report.measure_tables(tmp_path / "rep" / "report.html", width=1400)
+    summaries = {k: v for k, v in measured.items() if k.endswith("_summary")}
+    assert set(summaries) == {"eurorad_summary", "judge_summary"}
+    for key, m in summaries.items():
+        assert m["viewport"] == 1400
+        assert m["scroll_width"] <= m["client_width"], (key, m)          # no horizontal scroll at all
+        for column in VISIBLE_COLUMNS:
+            assert m["column_right"][column] <= min(m["box_right"], m["viewport"]), (key, column, m)

@@ -32,10 +32,19 @@ def test_items_skip_debris_and_normalize_frequency(tiny_judge_csv):
     assert items[3].fields["human_score"] == 2.25
 
 
-def test_a_row_without_expert_score_is_a_one_line_error(tmp_path, write_csv):
-    path = write_csv(tmp_path / "j.csv", HEADER, [["Surgery", "x", "Rare", "m", "d", "", "1", "2", "3"]])
-    with pytest.raises(MlxclinError, match="row 1: HumanEvalScore '' is not a number"):
+@pytest.mark.parametrize("value", ["", "42", "0.5", "inf", "nan", "-inf", "four"])
+def test_an_expert_score_off_the_1_to_5_scale_is_an_error_naming_file_and_line(tmp_path, write_csv, value):
+    rows = [["Surgery", "x", "Rare", "m", "d", "3", "1", "2", "3"], ["Surgery", "x", "Rare", "m", "d", value, "1", "2", "3"]]
+    path = write_csv(tmp_path / "j.csv", HEADER, rows)
+    with pytest.raises(MlxclinError, match=f"j.csv line 3: HumanEvalScore '{value}' is not a number from 1 to 5"):
         get_task("judge").load_items(path, "diagnosis")
+
+
+def test_debris_rows_without_specialty_are_counted_as_dropped(tiny_judge_csv, capsys):
+    items = get_task("judge").load_items(tiny_judge_csv, "diagnosis")
+    assert sum(items.dropped_counts().values()) >= 1
+    assert all(d["reason"].startswith("no Clinical specialty") and d["line"] for d in items.dropped)
+    assert f"dropped {len(items.dropped)} row(s): no Clinical specialty" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("answer, score, match_type", [

@@ -1,6 +1,7 @@
 import pytest
 
 from mlxclin.backends.base import Completion
+from mlxclin.errors import MlxclinError
 from mlxclin.tasks import get_task
 
 QUESTION_PLAIN = "Male, 35, halos.\n\nA. POAG  \nB. PACG  \nC. Keratitis  \nD. PSS \nE. Fuchs  \n"
@@ -31,11 +32,26 @@ def test_items_skip_debris_and_carry_groups_and_letters(tiny_ophtho_csv):
     assert items[1].fields["groups"] == ["Management", "Management / Ocular Trauma"]
 
 
-def test_gold_with_unrecognised_option_lines_still_accepts_its_letters(tmp_path, write_csv):
+def test_question_without_lettered_options_is_an_error_naming_the_line(tmp_path, write_csv):
     path = write_csv(tmp_path / "o.csv", ["Topic", "Type", "Question", "GT"],
-                     [["Glaucoma", "Diagnosis", "Options: (1) x (2) y", "BG"]])
-    item = get_task("ophtho").load_items(path)[0]
-    assert set("ABCDEFGHI") <= set(item.fields["letters"])
+                     [["Glaucoma", "Diagnosis", QUESTION_PLAIN, "B"],
+                      ["Glaucoma", "Diagnosis", "Options: (1) x (2) y", "BG"]])
+    with pytest.raises(MlxclinError, match=r"o.csv line 10: the Question has no lettered options"):
+        get_task("ophtho").load_items(path)
+
+
+def test_gold_letter_the_question_does_not_offer_is_an_error(tmp_path, write_csv):
+    path = write_csv(tmp_path / "o.csv", ["Topic", "Type", "Question", "GT"],
+                     [["Glaucoma", "Diagnosis", QUESTION_PLAIN, "BG"]])
+    with pytest.raises(MlxclinError, match=r"o.csv line 2: GT 'BG' names letters the Question does not offer"):
+        get_task("ophtho").load_items(path)
+
+
+def test_rows_without_gt_are_counted_as_dropped(tiny_ophtho_csv, capsys):
+    items = get_task("ophtho").load_items(tiny_ophtho_csv)
+    assert items.dropped_counts() == {"no GT (gold letters): the paper keeps only rows with a GT": 2}
+    assert [d["line"] for d in items.dropped] == [26, 27]   # after three 8-line questions
+    assert "dropped 2 row(s): no GT" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("answer, prediction, match_type, correct", [

@@ -166,8 +166,9 @@ class MLXBackend(StreamingBackend):
                             caches=[list(cache)] if cache is not None else None, logits_processors=[processors])
         return uid, _Active(request, ids, len(prefix), start - t0, start, prefill_s)
 
-    def stream(self, requests: list):
-        """Yield each request's Completion as soon as it finishes (continuous batching)."""
+    def stream(self, requests: list, on_token=None):
+        """Yield each request's Completion as soon as it finishes (continuous batching). `on_token(request, id)`,
+        if given, sees every generated token as it is sampled (not a closing stop token): for streaming output."""
         if not requests:
             return
         prompts = {r.id: self.prompt_ids(r) for r in requests}
@@ -195,6 +196,8 @@ class MLXBackend(StreamingBackend):
                     a = active[r.uid]
                     a.first = now if a.first is None else a.first
                     a.tokens.append(r.token)  # the stop token is kept: Harmony parsing wants to see it
+                    if on_token is not None and not (r.finish_reason == "stop" and r.token in self.stop_ids):
+                        on_token(a.request, r.token)
                     if r.finish_reason is not None:
                         del active[r.uid]
                         yield self._finished(a, r.finish_reason, now)

@@ -18,7 +18,9 @@ the batch with a one-line error; other failures become Completions with status "
 `timeout_s` bounds every wait for the server (connect, first byte, each gap between streamed chunks), not the whole
 generation, so long streamed reasoning is not cut off while a silent server is.
 The API key is read from the environment variable named by `api_key_env`, held only in memory (the SDK client and the
-redactor) and replaced by *** in every message this module produces, including server error text that echoes it.
+redactor); any run of 8 or more of its characters is replaced by *** in every message and answer this module
+produces, including server error text that echoes part of it. Proxy variables (HTTP_PROXY, ...) are honoured only for
+a remote endpoint the user allowed; a loopback request always goes straight to this machine.
 TTFT is the time to the first streamed reasoning or answer text; decode tok/s = completion tokens / (latency - TTFT),
 leaving out reasoning tokens the API reports but never streams (hidden reasoning happens before the first token).
 """
@@ -31,7 +33,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Optional
 
 from mlxclin.backends.base import Completion, StreamingBackend, split_answer
-from mlxclin.backends.privacy import DEFAULT_OPENAI_BASE_URL, check_base_url, is_loopback_host, url_host
+from mlxclin.backends.privacy import (DEFAULT_OPENAI_BASE_URL, check_base_url, is_loopback_host, redact_secret,
+                                      url_host)
 from mlxclin.errors import MlxclinError
 
 APIS = ("chat", "responses")
@@ -90,7 +93,11 @@ class OpenAIBackend(StreamingBackend):
         except ImportError:
             raise MlxclinError("the openai backend needs the openai SDK: pip install 'mlxclin[openai]'") from None
         self._openai = openai
-        self._client = openai.OpenAI(api_key=key, base_url=self.base_url, max_retries=0, timeout=self.timeout_s)
+        # Proxy variables (HTTP_PROXY, ALL_PROXY, ...) apply only to a remote endpoint the user allowed: a request
+        # for this machine holds patient data and must not be handed to a proxy on the way.
+        http_client = openai.DefaultHttpxClient(trust_env=not local, timeout=self.timeout_s)
+        self._client = openai.OpenAI(api_key=key, base_url=self.base_url, max_retries=0, timeout=self.timeout_s,
+                                     http_client=http_client)
         self._abort = threading.Event()
 
     def _read_key(self, local: bool) -> str:
@@ -194,7 +201,7 @@ class OpenAIBackend(StreamingBackend):
         return None
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._secret, "***") if self._secret else text
+        return redact_secret(text, self._secret)
 
     def _describe(self, e) -> str:
         oa = self._openai
@@ -335,6 +342,7 @@ class OpenAIBackend(StreamingBackend):
         return "stop"
 
     def _completion(self, request, content, api_reasoning, api_finish, usage, ttft, latency) -> Completion:
+        content, api_reasoning = self._redact(content or ""), self._redact(api_reasoning or "")
         stopped = api_finish != "length"
         reasoning, final, status, fmt, harmony_reasoning = split_answer(content, api_reasoning or "", stopped)
         prompt_tokens = _count(usage, "prompt_tokens") or _count(usage, "input_tokens")

@@ -6,6 +6,7 @@ records (speed, memory, samples), not how good a model is. Data: the benchmark f
 reference copy beside a checkout), else a handful of illustrative items bundled with mlxclin.
 """
 
+import shlex
 import shutil
 from pathlib import Path
 
@@ -34,10 +35,15 @@ def _data_dir(data, work: Path) -> tuple:
     return folder, "bundled ILLUSTRATIVE sample items (not benchmark data)"
 
 
+def command_line(args) -> str:
+    """The command as a shell line that can be pasted back (prompts and paths with spaces quoted)."""
+    return " ".join(["mlxclin", *(shlex.quote(str(a)) for a in args)])
+
+
 def _run(*args) -> None:
     from mlxclin.cli import main
 
-    click.secho(f"\n$ mlxclin {' '.join(str(a) for a in args)}", bold=True)
+    click.secho(f"\n$ {command_line(args)}", bold=True)
     code = main([str(a) for a in args])
     if code:
         raise MlxclinError(f"demo step `mlxclin {args[0]}` failed (exit {code})")

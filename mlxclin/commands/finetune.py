@@ -71,11 +71,13 @@ class TrainByDefault(click.Group):
 @click.option("--eval-limit", type=int, default=None, help="--eval-after on the first N cases only.")
 @click.option("--eval-runs", type=int, default=1, show_default=True)
 @click.option("--eval-temperature", type=float, default=None, help="--eval-after sampling (default: eval's 1.0).")
+@click.option("--eval-max-tokens", type=click.IntRange(min=1), default=None,
+              help="--eval-after generation limit per answer (default: eval's, 4096).")
 @click.option("--effort", type=click.Choice(EFFORTS), default=None,
               help="Reasoning effort for --eval-after (default: the one the data was prepared with).")
 @click.pass_context
 def command(ctx, model_path, data_dir, out_dir, config_file, resume, stop_after_step, no_progress, eval_after,
-            eval_data, eval_limit, eval_runs, eval_temperature, effort, **overrides):
+            eval_data, eval_limit, eval_runs, eval_temperature, eval_max_tokens, effort, **overrides):
     """Train LoRA adapters (attention and MoE experts) on prepared examples; or run a subcommand."""
     if ctx.invoked_subcommand is not None:
         if model_path or data_dir or out_dir:
@@ -102,7 +104,7 @@ def command(ctx, model_path, data_dir, out_dir, config_file, resume, stop_after_
         from mlxclin.finetune.evaluation import evaluate_adapter
 
         evaluate_adapter(model_path, out_dir, data_dir, eval_data, eval_limit, eval_runs, effort, eval_temperature,
-                         echo=click.echo)
+                         echo=click.echo, max_tokens=eval_max_tokens)
 
 
 def _fmt(value) -> str:
@@ -110,8 +112,9 @@ def _fmt(value) -> str:
 
 
 @command.command("prepare")
-@click.option("--data", required=True, type=click.Path(dir_okay=False),
-              help="Training cases: messages jsonl (eurorad_train_messages.jsonl) or a CSV with Eurorad columns.")
+@click.option("--data", default=None, type=click.Path(),
+              help="Training cases: messages jsonl or a CSV with Eurorad columns, or a folder holding "
+                   "eurorad_train_messages.jsonl (default: the released file, downloaded once, sha256-checked).")
 @click.option("--model", required=True, type=click.Path(file_okay=False), help="The gpt-oss model to train.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="DATA_DIR for the prepared examples.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N cases.")
@@ -123,7 +126,9 @@ def _fmt(value) -> str:
               help="Teacher traces from `mlxclin traces` for the analysis channel.")
 @click.option("--prompt-file", default=None, help="Prompt template instead of configs/prompts/eurorad.txt.")
 @click.option("--max-seq-len", type=int, default=4096, show_default=True, help="Only reported here.")
-@click.option("--test-data", default=None, help="Eurorad test CSV for the leakage check (default: released file).")
+@click.option("--test-data", default=None,
+              help="Eurorad test CSV for the leakage check (default: eurorad_test.csv beside the training file, "
+                   "else the released file).")
 @click.option("--skip-leakage", is_flag=True, help="Do not run the leakage check.")
 @click.option("--drop-leaks", is_flag=True, help="Drop training cases that nearly duplicate a test case.")
 def prepare_command(data, model, out, limit, effort, valid_fraction, seed, traces, prompt_file, max_seq_len,
@@ -138,8 +143,10 @@ def prepare_command(data, model, out, limit, effort, valid_fraction, seed, trace
 
 
 @command.command("leakage")
-@click.option("--data", required=True, type=click.Path(dir_okay=False), help="Training cases (jsonl or CSV).")
-@click.option("--test-data", default=None, help="Eurorad test CSV (default: the released file).")
+@click.option("--data", default=None, type=click.Path(),
+              help="Training cases (jsonl or CSV; default: the released eurorad_train_messages.jsonl).")
+@click.option("--test-data", default=None,
+              help="Eurorad test CSV (default: eurorad_test.csv beside the training file, else the released file).")
 @click.option("--threshold", type=float, default=None, help="Near-duplicate similarity, 0-100 (default 80).")
 @click.option("--show", type=int, default=10, show_default=True, help="List at most N pairs / shared golds.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Also write the report here.")
@@ -147,13 +154,14 @@ def leakage_command(data, test_data, threshold, show, json_out):
     """Near-duplicate cases and shared gold diagnoses between training cases and the test set."""
     import json
 
-    from mlxclin.data import resolve_data_file
     from mlxclin.finetune.cases import load_cases
     from mlxclin.finetune.leakage import NEAR_DUPLICATE_THRESHOLD, check_leakage, format_report
+    from mlxclin.finetune.prepare import leakage_test_file, training_file
     from mlxclin.tasks import get_task
 
+    data = training_file(data)
     cases = load_cases(data)
-    items = get_task("eurorad").load_items(resolve_data_file("eurorad_test.csv", test_data))
+    items = get_task("eurorad").load_items(leakage_test_file(test_data, data, click.echo))
     report = check_leakage(cases, items, NEAR_DUPLICATE_THRESHOLD if threshold is None else threshold)
     click.echo(format_report(report, cases, show))
     if json_out:
@@ -166,11 +174,17 @@ def leakage_command(data, test_data, threshold, show, json_out):
 @click.option("--adapter-path", required=True, type=click.Path(file_okay=False))
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for the fused model.")
 @click.option("--dequantize-experts", is_flag=True,
-              help="Keep fused experts dense (exact, larger) instead of re-quantizing them to their format.")
+              help="Keep merged MoE experts dense instead of re-quantizing them to MXFP4: each merged weight is "
+                   "W + scale*B*A computed in float32 and stored once in --fused-dtype (bfloat16: relative error "
+                   "<= 2^-8 per weight, about 4x the size of MXFP4 experts; float32: exactly the float32 merge, "
+                   "about 8x). Without it the merged experts are re-quantized to MXFP4, which can lose much of "
+                   "the adapter's effect (the report says how much).")
+@click.option("--fused-dtype", type=click.Choice(["bfloat16", "float32"]), default="bfloat16", show_default=True,
+              help="Storage dtype of merged dense weights (attention, and experts with --dequantize-experts).")
 @click.option("--force", is_flag=True, help="Overwrite --out.")
-def fuse_command(model, adapter_path, out, dequantize_experts, force):
-    """Merge adapters into the weights; report re-quantization and the logit change it causes."""
+def fuse_command(model, adapter_path, out, dequantize_experts, fused_dtype, force):
+    """Merge adapters into the weights; report, in float32, how far the fused model is from base + adapter."""
     from mlxclin.finetune.fuse import format_fuse_report, fuse
 
-    report = fuse(model, adapter_path, out, dequantize=dequantize_experts, force=force)
+    report = fuse(model, adapter_path, out, dequantize=dequantize_experts, force=force, fused_dtype=fused_dtype)
     click.echo(format_fuse_report(report))

@@ -28,6 +28,8 @@ def command(run_dirs, out_dir, baselines, formats):
     with JobPool() as pool:
         from mlxclin.report.build import build_report, parse_formats
         report = build_report(run_dirs, out_dir, baselines, parse_formats(formats), pool=pool)
+    for warning in report.warnings:
+        click.echo(f"mlxclin: warning: {warning}", err=True)
     tasks = ", ".join(report.sections)
     click.echo(f"report on {len(report.runs)} run dir(s) ({tasks}), {len(report.rows)} rows, in "
                f"{time.perf_counter() - started:.1f} s -> {out_dir}")

@@ -16,7 +16,7 @@ from mlxclin.evaluation.scoring import score_completion
 RETRY_SEED_STRIDE = 100_003   # retry n of a request uses seed + n * stride
 
 
-class _Progress:
+class Progress:
     """A tqdm bar over requests with a live accuracy / speed postfix."""
 
     def __init__(self, total: int, done: int, desc: str, enabled: bool):

@@ -69,14 +69,14 @@ def evaluate(spec: EvalSpec, echo=None) -> EvalResult:
 
 def _generate(spec: EvalSpec, inputs, config: dict, run_dir: RunDir, todo: list, total: int) -> int:
     from mlxclin.device import device_info
-    from mlxclin.evaluation.engine import _Progress, run_requests
+    from mlxclin.evaluation.engine import Progress, run_requests
 
     if spec.backend == "replay":
         backend = replay_backend(inputs, config["replay_columns"])
     else:
         backend = live_backend(spec, config)
         write_json(run_dir.file("config.json"), {**run_dir.read_config(), "device": device_info()})
-    progress = _Progress(total, total - len(todo), f"{inputs.task.name} {config['model']}",
+    progress = Progress(total, total - len(todo), f"{inputs.task.name} {config['model']}",
                          enabled=not spec.quiet and spec.backend != "replay")
     try:
         return run_requests(inputs.task, inputs.items, backend, todo, run_dir, spec.retry_unparsed, progress)
@@ -109,7 +109,8 @@ def write_results(task, items: list, config: dict, run_dir: RunDir) -> tuple:
     item_ids = {i.id for i in items}
     samples = [s for s in run_dir.read_samples() if s["item_id"] in item_ids]
     by_effort = {e: [s for s in samples if s["effort"] == e] for e in config["efforts"]}
-    metrics = {e: {**compute_metrics(task, items, by_effort[e], config["runs"], config["model"]), "effort": e}
+    metrics = {e: {**compute_metrics(task, items, by_effort[e], config["runs"], config["model"]), "effort": e,
+                   "dropped_rows": config.get("dropped_rows", {})}
                for e in config["efforts"]}
     doc = dict(next(iter(metrics.values())))
     if len(metrics) > 1:

@@ -20,6 +20,7 @@ class Inputs:
     files: dict            # subset -> data file
     prompts: dict          # subset -> PromptTemplate
     items_by_subset: dict  # subset -> [Item]
+    dropped_rows: dict     # subset -> {reason: rows of the data file the task's protocol left out}
 
     @property
     def items(self) -> list:
@@ -38,19 +39,23 @@ def load_inputs(spec: EvalSpec) -> Inputs:
     files = _data_files(task, subsets, spec.data)
     overrides = _prompt_overrides(task, spec.prompt_files, subsets)
     prompts = {s: task.load_prompt(s, overrides.get(s)) for s in subsets}
-    items = {s: _select(task.load_items(files[s], s), spec.ids, spec.limit) for s in subsets}
+    loaded = {s: task.load_items(files[s], s) for s in subsets}
+    items = {s: _select(loaded[s], spec.ids, spec.limit) for s in subsets}
     if not any(items.values()):
         raise MlxclinError("no items selected (check --ids / --limit)")
-    return Inputs(task, subsets, files, prompts, items)
+    return Inputs(task, subsets, files, prompts, items, {s: loaded[s].dropped_counts() for s in subsets})
 
 
 def check_spec(spec: EvalSpec) -> None:
     """Checks across settings that single values cannot express (one line each)."""
     if spec.backend == "mlx" and not spec.model:
         raise MlxclinError("--backend mlx needs --model MODEL_DIR (e.g. the output of mlxclin convert)")
-    if spec.backend == "mlx" and not (Path(spec.model) / "config.json").exists():
-        raise MlxclinError(f"--model {spec.model} is not a model folder (no config.json); convert one with "
-                           f"mlxclin convert")
+    if spec.backend == "mlx":
+        from mlxclin.models.folders import check_adapter_folder, check_model_folder
+
+        check_model_folder(spec.model)   # cheap checks (no mlx import) before anything is loaded
+        if spec.adapter_path:
+            check_adapter_folder(spec.adapter_path)
     if spec.backend == "openai" and not (spec.api_model or spec.model):
         raise MlxclinError("--backend openai needs --model (or --api-model): the model name at the endpoint")
     if spec.backend == "replay":
@@ -79,7 +84,7 @@ def run_config(spec: EvalSpec, inputs: Inputs) -> dict:
               "backend": spec.backend, "efforts": spec.effort_list, "runs": spec.resolved_runs(),
               "seed": spec.seed, "temperature": spec.temperature, "top_p": spec.top_p,
               "max_tokens": spec.max_tokens, "limit": spec.limit, "ids": spec.ids, "map_options": spec.map_options,
-              "protocol": spec.protocol,
+              "protocol": spec.protocol, "dropped_rows": inputs.dropped_rows,
               "retry_unparsed": spec.retry_unparsed, "batch_size": spec.batch_size, "concurrency": spec.concurrency,
               "data": {s: {"path": str(p), "sha256": sha256_of(p)} for s, p in inputs.files.items()},
               "prompts": {s: {"source": p.source, "sha256": _sha(p.system + p.user)}

@@ -74,10 +74,10 @@ def load_traces(path) -> dict:
 
 def check_model(model_dir) -> dict:
     """The model must speak Harmony (gpt-oss) and cover the vocabulary; returns what prepare.json records."""
+    from mlxclin.models.folders import check_model_folder
+
     path = Path(model_dir)
-    if not (path / "config.json").is_file():
-        raise MlxclinError(f"{path} is not a model folder (no config.json)")
-    config = json.loads((path / "config.json").read_text())
+    config = check_model_folder(path)
     if config.get("model_type") != "gpt_oss":
         raise MlxclinError(f"{path} is a {config.get('model_type')!r} model; prepare renders the Harmony format, "
                            f"which only gpt-oss models use")
@@ -95,18 +95,36 @@ def split_indices(n: int, valid_fraction: float, seed: int) -> tuple:
     return sorted(order[n_valid:].tolist()), sorted(order[:n_valid].tolist())
 
 
-def _leakage_check(cases: list, test_data, drop_leaks: bool, echo) -> tuple:
+TRAIN_FILE, TEST_FILE = "eurorad_train_messages.jsonl", "eurorad_test.csv"
+
+
+def training_file(data) -> Path:
+    """--data: a training file, a folder holding eurorad_train_messages.jsonl, or None for the released file
+    (downloaded once, sha256-pinned and cached like the test sets)."""
+    from mlxclin.data import resolve_data_file
+
+    return resolve_data_file(TRAIN_FILE, data, flag="--data")
+
+
+def leakage_test_file(test_data, train_file: Path, echo=print) -> Path:
+    """--test-data, else eurorad_test.csv beside the training file (the released layout), else the released file."""
+    from mlxclin.data import resolve_data_file
+
+    if test_data is None and (Path(train_file).parent / TEST_FILE).is_file():
+        echo(f"leakage check against {Path(train_file).parent / TEST_FILE} (found beside the training file)")
+        return Path(train_file).parent / TEST_FILE
+    try:
+        return resolve_data_file(TEST_FILE, test_data, flag="--test-data")
+    except MlxclinError as e:
+        raise MlxclinError(f"the leakage check needs the Eurorad test set ({e}); or pass --skip-leakage") from None
+
+
+def _leakage_check(cases: list, test_file: Path, drop_leaks: bool, echo) -> tuple:
     """Print the leakage table; with drop_leaks, remove training cases that nearly duplicate a test case.
     Returns (cases, report, number dropped)."""
-    from mlxclin.data import resolve_data_file
     from mlxclin.finetune.leakage import check_leakage, format_report
     from mlxclin.tasks import get_task
 
-    try:
-        test_file = resolve_data_file("eurorad_test.csv", test_data)
-    except MlxclinError as e:
-        raise MlxclinError(f"the leakage check needs the Eurorad test set: pass --test-data PATH or "
-                           f"--skip-leakage ({e})") from None
     report = check_leakage(cases, get_task("eurorad").load_items(test_file))
     echo(format_report(report, cases))
     if not drop_leaks:
@@ -127,10 +145,11 @@ def prepare(data, model, out, effort: str = "medium", valid_fraction: float = 0.
     if effort not in ("low", "medium", "high"):
         raise MlxclinError(f"unknown effort {effort!r}; choose low, medium or high")
     info = {"model": check_model(model)}
+    data = training_file(data)
     cases = load_cases(data, limit)
     report, dropped = None, 0
     if leakage:
-        cases, report, dropped = _leakage_check(cases, test_data, drop_leaks, echo)
+        cases, report, dropped = _leakage_check(cases, leakage_test_file(test_data, data, echo), drop_leaks, echo)
     elif drop_leaks:
         raise MlxclinError("--drop-leaks needs the leakage check; drop --skip-leakage")
     if traces:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+from mlxclin.data import read_json_object
 from mlxclin.errors import MlxclinError
 from mlxclin.finetune.batches import StepOrder, file_digest, load_split, micro_batches, to_arrays
 from mlxclin.finetune.config import TrainConfig
@@ -157,7 +158,7 @@ def _check_resume(out: Path, config: TrainConfig, data_digest: str) -> Path:
     checkpoints = _checkpoint_dirs(out)
     if not checkpoints:
         raise MlxclinError(f"--resume: {out} has no checkpoint to resume from")
-    state = json.loads((checkpoints[-1] / "state.json").read_text())
+    state = read_json_object(checkpoints[-1] / "state.json", "checkpoint state")
     if state.get("train_digest") != data_digest:
         raise MlxclinError(f"--resume: the training data differs from the one {out} was trained on")
     before, now = state.get("config", {}), config.to_dict()
@@ -174,11 +175,29 @@ def _append_log(path: Path, record: dict) -> None:
         f.write(json.dumps(record) + "\n")
 
 
-def _truncate_log(path: Path, step: int) -> None:
-    """Drop log lines written after `step` by an interrupted session: they are about to be redone."""
-    if path.is_file():
-        keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
-        path.write_text("".join(line + "\n" for line in keep))
+def _truncate_log(path: Path, step: int, echo=print) -> None:
+    """Drop log lines written after `step` by an interrupted session: they are about to be redone. A torn last
+    line (killed mid-write) is dropped with a note; damage anywhere else is an error naming the line."""
+    if not path.is_file():
+        return
+    lines = [(n, line) for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if line.strip()]
+    keep = []
+    for index, (number, line) in enumerate(lines):
+        try:
+            record = json.loads(line)
+            logged_step = record["step"] if isinstance(record, dict) else None
+        except json.JSONDecodeError:
+            logged_step = None
+        if not isinstance(logged_step, int):
+            if index == len(lines) - 1:
+                echo(f"note: {path} line {number} is torn (interrupted write); dropped it, the resumed steps "
+                     f"log it again")
+                continue
+            raise MlxclinError(f"{path} line {number} is not a JSON object with an integer 'step'; the training "
+                               f"log is damaged (move it away to resume without it)")
+        if logged_step <= step:
+            keep.append(line)
+    path.write_text("".join(line + "\n" for line in keep), encoding="utf-8")
 
 
 def train_step(model, optimizer, loss_and_grad, examples: list, batch_size: int) -> tuple:
@@ -253,7 +272,7 @@ def train(model_path, data_dir, out, config: TrainConfig, resume: bool = False,
     if resume:
         state = load_checkpoint(checkpoint, model, optimizer)
         start, trained_total = state["step"], state.get("trained_tokens", 0)
-        _truncate_log(out / LOG_FILE, start)
+        _truncate_log(out / LOG_FILE, start, echo)
         echo(f"resuming from {checkpoint} (step {start} of {total_steps})")
     end = min(total_steps, stop_after_step) if stop_after_step else total_steps
     if start >= end:

@@ -109,12 +109,14 @@ def model_classes(config: dict):
 
 def load(path, adapter_path: Optional[str] = None, lazy: bool = False):
     """Load an MLX (or HF) model dir through mlx-lm with mlxclin's fixes. Returns (model, tokenizer, config)."""
-    import json
-
     from mlx_lm.utils import load_adapters, load_model, load_tokenizer
 
+    from mlxclin.models.folders import check_adapter_folder, check_model_folder
+
     path = Path(path)
-    raw = json.loads((path / "config.json").read_text())
+    raw = check_model_folder(path)
+    if adapter_path:
+        check_adapter_folder(adapter_path)
     overrides = {k: v for k, v in normalize_config(raw).items() if raw.get(k) != v}
     model, config = load_model(path, lazy=lazy, model_config=overrides, get_model_classes=model_classes)
     fix_rope(model, config)

@@ -17,6 +17,7 @@ from mlxclin.report.baselines import baseline_rows, load_entries, published_chec
 from mlxclin.report.figures import figure_jobs
 from mlxclin.report.formats import FORMATS, write_csvs
 from mlxclin.report.jobs import JobPool
+from mlxclin.report.consistency import consistency_warnings
 from mlxclin.report.paired import pairwise
 from mlxclin.report.rows import assign_labels, rows_by_task, rows_from_run
 from mlxclin.report.rundirs import load_runs
@@ -40,7 +41,8 @@ class Report:
     tail_tables: list = field(default_factory=list)
     pairs: list = field(default_factory=list)
     checks: list = field(default_factory=list)
-    sample_pages: dict = field(default_factory=dict)   # row label -> path relative to report.html
+    sample_pages: dict = field(default_factory=dict)   # link text (task, labels, run) -> path relative to report.html
+    warnings: list = field(default_factory=list)       # one line each: what in the run directories contradicts itself
     files: list = field(default_factory=list)
     elapsed_s: float = 0.0
 
@@ -109,10 +111,11 @@ def build_report(run_paths, out_dir, baselines: str = "paper", formats=FORMATS, 
     for task, task_rows in by_task.items():
         sections[task], pairs = _task_section(task, task_rows)
         all_pairs += pairs
+    warnings = [w for run in runs for w in consistency_warnings(run, [r for r in rows if r.run is run])]
     checks = published_checks(rows)
     tail = ([tables.checks_table(checks)] if checks else []) + [tables.runs_table(runs)]
     report = Report(title="mlxclin report", runs=runs, rows=rows, sections=sections, tail_tables=tail,
-                    pairs=all_pairs, checks=checks,
+                    pairs=all_pairs, checks=checks, warnings=warnings,
                     subtitle=f"{len(runs)} run director{'y' if len(runs) == 1 else 'ies'} · tasks: "
                              f"{', '.join(by_task)} · baselines: {baselines or 'none'} · mlxclin {__version__} · "
                              f"{time.strftime('%Y-%m-%d %H:%M')}")
@@ -161,7 +164,11 @@ def _write_sample_pages(report: Report, out_dir: Path) -> None:
         path = directory / f"{number:02d}-{re.sub(r'[^A-Za-z0-9._-]+', '_', run.name)}.html"
         path.write_text(samples_page(run, run_rows), encoding="utf-8")
         report.files.append(path)
-        report.sample_pages[", ".join(r.label for r in run_rows)] = f"samples/{path.name}"
+        # Keyed by task, labels and run: runs of different tasks share a label (the demo's one toy model), and a
+        # key by label alone kept only the last run's page.
+        title = tables.TASK_TITLES.get(run.task, run.task).split(" (")[0]
+        report.sample_pages[f"{title}: {', '.join(r.label for r in run_rows)} ({number:02d} {run.name})"] = \
+            f"samples/{path.name}"
 
 
 def _report_json(report: Report) -> dict:
@@ -172,6 +179,7 @@ def _report_json(report: Report) -> dict:
                   "kind": r.kind, "source": r.source, "metrics": r.metrics, "perf": r.perf} for r in report.rows],
         "pairs": [asdict(p) for p in report.pairs],
         "checks": [asdict(c) for c in report.checks],
+        "warnings": report.warnings,
         "tables": {t.key: {"title": t.title, "columns": t.columns, "rows": t.rows, "notes": t.notes}
                    for t in report.all_tables()},
         "plots": {p.key: {"png": p.png and p.png.name, "svg": p.svg and p.svg.name, "note": p.note}

@@ -7,7 +7,7 @@ weighted κ for the judge, Holm across the tests printed.
 from mlxclin.errors import MlxclinError
 from mlxclin.report import fmt
 from mlxclin.report.paired import comparable, compare_rows, holm
-from mlxclin.report.rows import assign_labels, rows_from_run
+from mlxclin.report.rows import adapter_of, assign_labels, rows_from_run
 from mlxclin.report.rundirs import load_run
 
 
@@ -90,6 +90,21 @@ def _test_line(result) -> str:
             f"p {fmt.p_value(result.p_value)} · {holm_text} · weighted κ {fmt.num(d['weighted_kappa'], 3)}")
 
 
+def setting_warnings(pairs: list) -> list:
+    """Lines warning that a pair differs in more than the model: reasoning effort or LoRA adapter."""
+    lines = []
+    for a, b in pairs:
+        if a.effort != b.effort:
+            lines.append(f"warning: A ran at effort {a.effort}, B at {b.effort}: the difference mixes the model "
+                         f"with the reasoning effort")
+        adapter_a, adapter_b = adapter_of(a.run), adapter_of(b.run)
+        if adapter_a != adapter_b:
+            lines.append(f"warning: A uses {'LoRA adapter ' + adapter_a if adapter_a else 'no adapter'}, B "
+                         f"{'LoRA adapter ' + adapter_b if adapter_b else 'no adapter'}: the difference includes "
+                         f"the fine-tuning")
+    return list(dict.fromkeys(lines))
+
+
 def compare_text(path_a, path_b, effort=None) -> str:
     run_a, run_b = load_run(path_a), load_run(path_b)
     pairs = pair_rows(run_a, run_b, effort)
@@ -99,7 +114,7 @@ def compare_text(path_a, path_b, effort=None) -> str:
     results = {i: compare_rows(a, b) for i, ((a, b), reason) in enumerate(zip(pairs, reasons)) if not reason}
     holm([r for found in results.values() for r in found])
     n_tests = sum(len(v) for v in results.values())
-    lines = []
+    lines = setting_warnings(pairs)
     for i, (a, b) in enumerate(pairs):
         lines.append(f"{a.task} · A = {a.label} ({a.run.path}) · B = {b.label} ({b.run.path})")
         (_choice_block if a.is_choice else _judge_block)(a, b, lines)

@@ -41,7 +41,7 @@ def write_csvs(tables: list, directory: Path) -> list:
 
 
 def report_markdown(report, plots_dir_name: str = "plots") -> str:
-    lines = [f"# {report.title}", "", report.subtitle, ""]
+    lines = [f"# {report.title}", "", report.subtitle, ""] + [f"**Warning:** {w}\n" for w in report.warnings]
     for task, section in report.sections.items():
         lines += [f"## {section.title}", ""]
         for table in section.tables:

@@ -19,11 +19,13 @@ h1 { font-size: 24px; } h2 { font-size: 20px; margin-top: 36px; border-bottom: 1
 h3 { font-size: 15px; margin-top: 24px; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; font-size: 12.5px; margin: 6px 0; }
-th, td { border: 1px solid #d0d0d5; padding: 3px 7px; text-align: left; vertical-align: top; white-space: nowrap; }
-th { background: #f2f2f5; position: sticky; top: 0; }
+th, td { border: 1px solid #d0d0d5; padding: 3px 5px; text-align: left; vertical-align: top; white-space: nowrap; }
+th { background: #f2f2f5; position: sticky; top: 0; white-space: normal; min-width: 3em; }
+td.wrap { white-space: normal; min-width: 6em; max-width: 12em; overflow-wrap: anywhere; }
 tr:nth-child(even) td { background: #fafafc; }
 td.no { color: #b00020; font-weight: 600; }
 p.note { color: #555; font-size: 12.5px; margin: 2px 0; }
+p.warning { color: #b00020; font-weight: 600; }
 figure { margin: 14px 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 12.5px; }
 nav a { margin-right: 14px; }
@@ -43,13 +45,15 @@ def anchor(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
+def _cell(text, wraps: bool) -> str:
+    css = "no" if text == "NO" else ("wrap" if wraps else "")
+    return f'<td class="{css}">{escape(str(text))}</td>' if css else f"<td>{escape(str(text))}</td>"
+
+
 def table_html(table) -> str:
     head = "".join(f"<th>{escape(str(c))}</th>" for c in table.columns)
-    rows = []
-    for row in table.rows:
-        cells = "".join(f'<td class="no">{escape(c)}</td>' if c == "NO" else f"<td>{escape(str(c))}</td>"
-                        for c in row)
-        rows.append(f"<tr>{cells}</tr>")
+    wraps = [c in getattr(table, "wrap", ()) for c in table.columns]
+    rows = ["<tr>" + "".join(_cell(c, w) for c, w in zip(row, wraps)) + "</tr>" for row in table.rows]
     body = (f'<div class="scroll"><table data-key="{escape(table.key)}"><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table></div>') if table.rows else "<p>(nothing to show)</p>"
     notes = "".join(f'<p class="note">{escape(n)}</p>' for n in table.notes)
@@ -83,6 +87,7 @@ def report_html(report) -> str:
     if report.sample_pages:
         nav += ' <a href="#samples">Per-sample outputs</a>'
     body = [f"<h1>{escape(report.title)}</h1>", f"<p>{escape(report.subtitle)}</p>", f"<nav>{nav}</nav>"]
+    body += [f'<p class="warning">Warning: {escape(w)}</p>' for w in report.warnings]
     for task, section in report.sections.items():
         body.append(f'<h2 id="{anchor(task)}">{escape(section.title)}</h2>')
         body += [table_html(t) for t in section.tables]

@@ -30,8 +30,81 @@ def load_matplotlib():
     return plt
 
 
+def overlapping_labels(fig) -> list:
+    """(kind, text a, text b) for every two tick labels of one axis, or two point labels of one panel, whose
+    drawn extents overlap. Horizontal or vertical text only (rotated text has no tight axis-aligned box)."""
+    renderer = fig.canvas.get_renderer()
+    found = []
+    for ax in fig.axes:
+        groups = (("x tick", ax.get_xticklabels()), ("y tick", ax.get_yticklabels()), ("point label", ax.texts))
+        for kind, texts in groups:
+            boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in texts if t.get_visible() and t.get_text()]
+            found += [(kind, a, b) for i, (a, box_a) in enumerate(boxes) for b, box_b in boxes[i + 1:]
+                      if box_a.overlaps(box_b)]
+    return found
+
+
+def _ticks_overlap(labels, renderer) -> bool:
+    boxes = [t.get_window_extent(renderer) for t in labels if t.get_visible() and t.get_text()]
+    return any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+
+
+def _separate_ticks(fig, ax, axis, renderer) -> None:
+    """Category names: turned upright (x) and, if still crowded, more room; numbers: fewer ticks."""
+    from matplotlib.ticker import FixedLocator, MaxNLocator
+
+    for _ in range(6):
+        labels = axis.get_ticklabels()
+        if not _ticks_overlap(labels, renderer):
+            return
+        if not isinstance(axis.get_major_locator(), FixedLocator):
+            axis.set_major_locator(MaxNLocator(nbins=max(2, len(axis.get_majorticklocs()) // 2)))
+        elif axis is ax.xaxis and any(t.get_rotation() != 90 for t in labels):
+            for t in labels:
+                t.set_rotation(90)
+                t.set_horizontalalignment("center")
+        elif axis is ax.xaxis:
+            fig.set_figwidth(fig.get_figwidth() * 1.3)
+        else:
+            fig.set_figheight(fig.get_figheight() * 1.3)
+        fig.draw_without_rendering()
+
+
+def _separate_point_labels(fig, ax, renderer) -> None:
+    """Point labels that collide are moved apart: in the upper half of a panel downwards, in the lower half
+    upwards, so a stack of labels grows into the panel rather than over its axis."""
+    middle = (ax.bbox.y0 + ax.bbox.y1) / 2
+    upper = sorted((t for t in ax.texts if t.get_window_extent(renderer).y0 >= middle),
+                   key=lambda t: -t.get_window_extent(renderer).y1)
+    lower = sorted((t for t in ax.texts if t.get_window_extent(renderer).y0 < middle),
+                   key=lambda t: t.get_window_extent(renderer).y0)
+    placed = []
+    for texts, direction in ((upper, -1), (lower, 1)):
+        for text in texts:
+            box = text.get_window_extent(renderer)
+            for _ in range(len(ax.texts) + 1):
+                hits = [other for other in placed if box.overlaps(other)]
+                if not hits:
+                    break
+                gap = (box.y1 - min(o.y0 for o in hits)) if direction < 0 else (max(o.y1 for o in hits) - box.y0)
+                dx, dy = text.xyann
+                text.xyann = (dx, dy + direction * (gap + 1) * 72 / fig.dpi)
+                box = text.get_window_extent(renderer)
+            placed.append(box)
+
+
+def _declutter(fig) -> None:
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            _separate_ticks(fig, ax, axis, renderer)
+        _separate_point_labels(fig, ax, renderer)
+
+
 def _save(fig, out_dir: Path, key: str, title: str, note: str = "") -> Plot:
     plt = load_matplotlib()
+    _declutter(fig)
     out_dir.mkdir(parents=True, exist_ok=True)
     png, svg = out_dir / f"{key}.png", out_dir / f"{key}.svg"
     # One tight bounding box for both files: bbox_inches="tight" would lay the figure out again for each format,
@@ -59,11 +132,16 @@ def perf_scatter(panels: dict, out_dir: Path, xlabel: str, key: str, title: str,
     plt = load_matplotlib()
     fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 3.6), squeeze=False)
     for ax, (task, points) in zip(axes[0], panels.items()):
+        xs = [x for _, x, _ in points]
+        middle = (min(xs) + max(xs)) / 2
         for label, x, series in points:
             for name, y, lo, hi in series:
                 ax.errorbar([x], [y], yerr=_errorbar(lo, y, hi), fmt="o", capsize=3)
+                # right of the point in the left half, left of it in the right half: labels stay in the panel
+                right = x <= middle
                 ax.annotate(label + (f" ({name})" if task == "judge" else ""), (x, y), fontsize=7,
-                            xytext=(4, 4), textcoords="offset points")
+                            xytext=(4 if right else -4, 4), textcoords="offset points",
+                            ha="left" if right else "right")
         ax.set_title(task)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(_ylabel(task))
@@ -81,7 +159,7 @@ def group_heatmap(task: str, labels: list, groups: list, values: list, out_dir: 
     matrix = np.array([[np.nan if v is None else v for v in row] for row in values], dtype=float)
     fig, ax = plt.subplots(figsize=(max(6.0, 0.7 * len(groups) + 2.5), 0.42 * len(labels) + 2.2))
     image = ax.imshow(matrix, cmap="RdYlGn", vmin=0, vmax=100, aspect="auto")
-    ax.set_xticks(range(len(groups)), groups, rotation=40, ha="right", fontsize=8)
+    ax.set_xticks(range(len(groups)), groups, rotation=90, ha="center", fontsize=8)
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
     for i, row in enumerate(values):
         for j, v in enumerate(row):
@@ -102,7 +180,7 @@ def judge_distributions(data: dict, skipped: str, out_dir: Path) -> Plot:
     fig, axes = plt.subplots(1, len(data), figsize=(width * len(data), 4.0), squeeze=False, sharey=True)
     for ax, (subset, series) in zip(axes[0], sorted(data.items())):
         ax.boxplot([errors for _, errors in series], showmeans=True)
-        ax.set_xticks(range(1, len(series) + 1), [label for label, _ in series], rotation=30, ha="right",
+        ax.set_xticks(range(1, len(series) + 1), [label for label, _ in series], rotation=90, ha="center",
                       fontsize=8)
         ax.axhline(0.0, color="grey", linewidth=0.8, linestyle="--")
         ax.set_title(subset)

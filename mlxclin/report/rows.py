@@ -63,14 +63,25 @@ def short_name(model: str) -> str:
     return PurePath(model).name if "/" in model else model
 
 
+LORA = "LoRA"
+
+
+def adapter_of(run: RunDir) -> str:
+    """The LoRA adapter a run evaluated (config.json "adapter_path"), "" for the base model."""
+    return str(run.config.get("adapter_path") or "")
+
+
 def rows_from_run(run: RunDir) -> list:
     rows = []
+    adapter = adapter_of(run)
     for effort, block in run.effort_blocks().items():
         family, shown_effort, from_label = split_effort(short_name(run.model), effort)
         rows.append(ResultRow(
-            task=run.task, model=run.model, effort=shown_effort, kind=f"measured · {run.backend}",
+            task=run.task, model=run.model, effort=shown_effort,
+            kind=f"measured · {run.backend}" + (f" + {LORA}" if adapter else ""),
             source=str(run.path), metrics=block, perf=run.perf_for(effort), run=run, sample_effort=effort,
-            effort_from_label=from_label, family=family))
+            effort_from_label=from_label, family=f"{family} + {LORA}" if adapter else family,
+            extra={"adapter": adapter} if adapter else {}))
     return rows
 
 
@@ -80,6 +91,8 @@ def assign_labels(rows: list) -> None:
     for row in rows:
         show_effort = row.effort not in (UNKNOWN_EFFORT, "") and not row.effort_from_label
         name = short_name(row.model) if row.measured else row.model
+        if row.extra.get("adapter"):   # a fine-tuned model is never shown under its base model's name alone
+            name = f"{name} + {LORA} {PurePath(row.extra['adapter']).name}"
         row.label = f"{name} · {row.effort}" if show_effort else name
         if not row.measured:
             row.label = f"{row.label} ({row.extra.get('version') or 'reference'})"

@@ -5,10 +5,12 @@ another machine. Everything bad about a run directory becomes a one-line Mlxclin
 """
 
 import json
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from mlxclin.data import read_json_object
 from mlxclin.errors import MlxclinError
 from mlxclin.evaluation.rundir import METRICS as METRICS_FILE, SAMPLES as SAMPLES_FILE
 
@@ -18,15 +20,7 @@ UNKNOWN_EFFORT = "unknown"   # what a replay records: a stored answer's effort i
 
 
 def _read_json(path: Path, what: str) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise MlxclinError(f"{path} is not valid JSON ({e.msg} at line {e.lineno}); the {what} is damaged")
-    except UnicodeDecodeError:
-        raise MlxclinError(f"{path} is not UTF-8 text; the {what} is damaged")
-    if not isinstance(data, dict):
-        raise MlxclinError(f"{path} should hold a JSON object, found {type(data).__name__}")
-    return data
+    return read_json_object(path, what)
 
 
 @dataclass
@@ -99,14 +93,47 @@ class RunDir:
 
 
 def _check_metrics(path: Path, metrics: dict) -> None:
+    """The keys a report reads, with their types, so a damaged metrics.json is one line naming the key."""
     for key in ("task", "model"):
         if not metrics.get(key):
             raise MlxclinError(f"{path} has no {key!r}; is it a metrics.json written by mlxclin eval?")
-    blocks = metrics.get("by_effort") or {"": metrics}
-    for block in blocks.values():
+    by_effort = metrics.get("by_effort")
+    if by_effort is not None and not isinstance(by_effort, dict):
+        raise MlxclinError(f"{path}: key 'by_effort' should be an object, found {type(by_effort).__name__}")
+    blocks = {f"by_effort.{k}.": v for k, v in by_effort.items()} if by_effort else {"": metrics}
+    for prefix, block in blocks.items():
         if not isinstance(block, dict) or ("accuracy" not in block and "subsets" not in block):
-            raise MlxclinError(f"{path} has neither 'accuracy' nor 'subsets'; is it a metrics.json written by "
-                               f"mlxclin eval?")
+            raise MlxclinError(f"{path} has neither '{prefix}accuracy' nor '{prefix}subsets'; is it a metrics.json "
+                               f"written by mlxclin eval?")
+        _check_block(path, prefix, block)
+
+
+def _check_block(path: Path, prefix: str, block: dict) -> None:
+    def fail(key, expected, value):
+        raise MlxclinError(f"{path}: key '{prefix}{key}' should be {expected}, found {value!r}; the metrics file "
+                           f"is damaged")
+
+    def number(key, value, optional=True):
+        if (value is None and optional) or (isinstance(value, numbers.Real) and not isinstance(value, bool)):
+            return
+        fail(key, "a number", value)
+
+    if "accuracy" in block:
+        accuracy = block["accuracy"]
+        if not isinstance(accuracy, dict):
+            fail("accuracy", "an object", accuracy)
+        for key in ("pct", "correct", "n"):
+            number(f"accuracy.{key}", accuracy.get(key), optional=key != "n")
+        groups = block.get("groups", {})
+        if not isinstance(groups, dict) or not all(isinstance(g, dict) for g in groups.values()):
+            fail("groups", "an object of objects", groups)
+    if "subsets" in block:
+        subsets = block["subsets"]
+        if not isinstance(subsets, dict) or not all(isinstance(v, dict) for v in subsets.values()):
+            fail("subsets", "an object of objects", subsets)
+        for name, subset in subsets.items():
+            for key in ("n", "median_error", "mae", "spearman", "pearson"):
+                number(f"subsets.{name}.{key}", subset.get(key), optional=key != "n")
 
 
 def load_run(path) -> RunDir:

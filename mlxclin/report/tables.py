@@ -21,10 +21,12 @@ class Table:
     columns: list
     rows: list                   # lists of str, one per column
     notes: list = field(default_factory=list)
+    wrap: tuple = ()             # columns whose long text may wrap in HTML (names, sources), so wide tables fit
 
 
 # --- speed, memory, cost: the columns the paper never measured --------------------------------------------------
 
+SUMMARY_WRAP = ("Model", "Kind", "Per-run %", "Median error (IQR)", "Device", "Source")
 PERF_COLUMNS = ["Decode tok/s", "TTFT p50 s", "Latency p50 / p95 s", "Peak mem GB", "Model size GB",
                 "$ / 1,000 cases", "Device"]
 
@@ -87,7 +89,7 @@ def choice_summary(task: str, rows: list) -> Table:
     notes = ["Accuracy: an item counts as correct when more than half of its runs are (majority vote); Wilson 95 % "
              "CI. pass@k: at least one run correct."] + _perf_note(rows) + _effort_note(rows) + _reference_note(rows)
     return Table(f"{task}_summary", f"{TASK_TITLES.get(task, task)}: accuracy, speed and memory", columns, body,
-                 notes)
+                 notes, wrap=SUMMARY_WRAP)
 
 
 def judge_summary(rows: list) -> Table:
@@ -104,7 +106,7 @@ def judge_summary(rows: list) -> Table:
              "MAE, Spearman and Pearson: consensus vs experts."] + _perf_note(rows) + _effort_note(rows) \
         + _reference_note(rows)
     return Table("judge_summary", f"{TASK_TITLES['judge']}: agreement with experts, speed and memory", columns,
-                 body, notes)
+                 body, notes, wrap=SUMMARY_WRAP)
 
 
 # --- paper-style breakdowns --------------------------------------------------------------------------------------

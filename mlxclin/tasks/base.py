@@ -8,6 +8,8 @@ how to score and aggregate; it never knows which backend produced the answer.
 
 import importlib
 import pkgutil
+import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -15,6 +17,31 @@ from mlxclin.data import Table, read_table
 from mlxclin.errors import MlxclinError
 from mlxclin.prompts import PromptTemplate, load_prompt
 from mlxclin.protocol import DEFAULT_PROTOCOL, check_protocol
+
+
+class LoadedItems(list):
+    """The items of one data file (a list), plus the rows the task's protocol left out.
+
+    `dropped`: one {"file", "line", "reason"} per left-out row; `dropped_counts()`: reason -> count, the form
+    recorded in metrics.json. Nothing is left out without a reason a reader can check against the file.
+    """
+
+    def __init__(self, items, dropped=()):
+        super().__init__(items)
+        self.dropped = list(dropped)
+
+    def dropped_counts(self) -> dict:
+        return dict(Counter(d["reason"] for d in self.dropped))
+
+
+def note_dropped(path, dropped: list) -> None:
+    """One stderr line per reason: how many rows of `path` were left out, and on which lines."""
+    by_reason = {}
+    for d in dropped:
+        by_reason.setdefault(d["reason"], []).append(d["line"])
+    for reason, lines in by_reason.items():
+        shown = ", ".join(str(n) for n in lines[:8]) + (", ..." if len(lines) > 8 else "")
+        print(f"mlxclin: note: {path}: dropped {len(lines)} row(s): {reason} (line {shown})", file=sys.stderr)
 
 
 @dataclass
@@ -58,9 +85,12 @@ class Task:
         if len(set(ids)) != len(ids):
             duplicate = next(i for i in ids if ids.count(i) > 1)
             raise MlxclinError(f"{path} has duplicate item id {duplicate!r}")
-        return items
+        note_dropped(path, table.dropped)
+        return LoadedItems(items, table.dropped)
 
     def items_from_table(self, table: Table, subset: str) -> list:   # implement
+        """Items from the rows. A malformed row raises MlxclinError naming table.where(i); a row the paper's
+        protocol leaves out is recorded with table.drop(i, reason), never skipped silently."""
         raise NotImplementedError
 
     # --- prompting ------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ replayed from the data file are scored as they are unless map_options is set, an
 recorded.
 """
 
+from mlxclin.errors import MlxclinError
 from mlxclin.parsing import match_option, match_option_paper, split_options
 from mlxclin.protocol import PAPER
 from mlxclin.tasks.base import Item, register_task
@@ -46,14 +47,20 @@ class EuroradTask(ChoiceTask):
 
     def items_from_table(self, table, subset):
         items = []
-        for row in table.rows:
+        for index, row in enumerate(table.rows):
             case_id, gold = case_id_text(row["case_id"]), str(row["FinalDiagnosis"]).strip()
-            if not case_id or not gold:
-                continue   # spreadsheet debris
+            if not gold:
+                table.drop(index, "no FinalDiagnosis (gold answer): cannot be scored")
+                continue
+            if not case_id:
+                raise MlxclinError(f"{table.where(index)}: empty case_id for gold {gold!r}")
             section = str(row["Section"]).strip()
             # The gold label is cut out whole first: four gold labels contain commas ("Sturge–Weber syndrome,
             # type 1") and a naive split would offer the model only fragments of them.
             options = split_options(str(row["DifferentialDiagnosisList"]), keep_whole=[gold])
+            if not options:
+                raise MlxclinError(f"{table.where(index)} (case {case_id}): empty DifferentialDiagnosisList; "
+                                   f"the model would have no candidates to choose from")
             items.append(Item(case_id, {
                 "case": str(row["PostDescription"]).strip(),
                 "options": options,

@@ -28,6 +28,18 @@ def _error_summary(errors: list) -> dict:
             "mae": stats.mean_absolute_error(errors, [0.0] * len(errors))}
 
 
+def human_score(table, index: int) -> float:
+    """The expert score of rows[index]: a finite number on the 1-5 scale, else an error naming file and line."""
+    text = str(table.rows[index]["HumanEvalScore"]).strip()
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not 1.0 <= value <= 5.0:
+        raise MlxclinError(f"{table.where(index)}: HumanEvalScore {text!r} is not a number from 1 to 5")
+    return value
+
+
 @register_task
 class JudgeTask(Task):
     name = "judge"
@@ -45,21 +57,16 @@ class JudgeTask(Task):
         for number, row in enumerate(table.rows, start=1):
             specialty = str(row["Clinical specialty"]).strip()
             if not specialty:
-                continue   # trailing spreadsheet debris
-            try:
-                human = float(str(row["HumanEvalScore"]).strip())
-            except ValueError:
-                human = math.nan
-            if math.isnan(human):
-                raise MlxclinError(f"{table.path} row {number}: HumanEvalScore {row['HumanEvalScore']!r} "
-                                   f"is not a number")
+                # The released sheets end with spreadsheet debris; the paper keeps rows with a specialty.
+                table.drop(number - 1, "no Clinical specialty: the paper keeps only rows with one")
+                continue
             items.append(Item(f"{subset}:{number}", {
                 "description": str(row["Disease_description"]).strip(),
                 "disease": str(row["disease_GT"]).strip(),
                 "specialty": specialty,
                 "frequency": " ".join(str(row["Frequency"]).split()).lower(),   # "Less Frequent" / "less frequent"
                 "graded_model": str(row.get("Model", "")).strip(),
-                "human_score": human,
+                "human_score": human_score(table, number - 1),
             }, subset=subset, row=row))
         return items
 

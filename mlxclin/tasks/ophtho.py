@@ -5,7 +5,8 @@ under the paper protocol) equals the gold set (`GT`, e.g. "BCDE"). Groups:
 question `Type` (Diagnosis / Management) and `Type / Topic`.
 """
 
-from mlxclin.parsing import DEFAULT_LETTERS, option_letters, paper_letters, parse_letters
+from mlxclin.errors import MlxclinError
+from mlxclin.parsing import option_letters, paper_letters, parse_letters
 from mlxclin.protocol import PAPER
 from mlxclin.tasks.base import Item, register_task
 from mlxclin.tasks.choice import ChoiceTask
@@ -32,15 +33,22 @@ class OphthoTask(ChoiceTask):
         for number, row in enumerate(table.rows, start=1):
             gold = gold_letters(row["GT"])
             if not gold:
-                continue   # the released sheet ends with summary rows ("Loading...", percentages) and no GT
+                # The released sheet ends with summary rows ("Loading...", percentages) and no GT; the paper keeps
+                # only rows with a GT.
+                table.drop(number - 1, "no GT (gold letters): the paper keeps only rows with a GT")
+                continue
             question, kind, topic = str(row["Question"]).strip(), str(row["Type"]).strip(), str(row["Topic"]).strip()
-            # Letters a reply may use: those the question offers (A-I when no option line is recognised), plus the
-            # gold ones in case an option line has a layout the option reader misses.
-            letters = "".join(sorted(set(option_letters(question) or DEFAULT_LETTERS) | set(gold)))
+            letters = option_letters(question)
+            if not letters:
+                raise MlxclinError(f"{table.where(number - 1)}: the Question has no lettered options "
+                                   f"(lines starting 'A.', 'B.', ...); it cannot be scored as multiple choice")
+            if not set(gold) <= set(letters):
+                raise MlxclinError(f"{table.where(number - 1)}: GT {gold!r} names letters the Question does not "
+                                   f"offer (options {letters})")
             items.append(Item(str(row["id"]).strip() if has_id else str(number), {
                 "question": question,
                 "gold": gold,
-                "letters": letters,
+                "letters": "".join(sorted(letters)),
                 "type": kind,
                 "topic": topic,
                 "groups": [kind, f"{kind} / {topic}"],
