@@ -26,7 +26,8 @@ class MLXBeamBackend(MLXBackend):
         if self.pad_id is None:
             self.pad_id = self.stop_ids[0]
 
-    def stream(self, requests: list):
+    def stream(self, requests: list, on_token=None):
+        """One beam search per request, in order. `on_token` is not called: beams have no single token stream."""
         t0 = time.perf_counter()
         for request in requests:
             yield self._search(request, queued_s=time.perf_counter() - t0)
