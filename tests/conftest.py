@@ -143,3 +143,20 @@ def short_prompt_file(tmp_path) -> Path:
     path = tmp_path / "short_prompt.txt"
     path.write_text("### user\nOptions:\n{options}\nCase: {case}\n", encoding="utf-8")
     return path
+
+
+# --- Qwen3.5 / Gemma 4 toy checkpoints (tests/test_families*.py) ----------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def family_toy(tmp_path_factory):
+    """family_toy("qwen3_5" | "qwen3_5_moe" | "gemma4") -> the toy checkpoint in HF layout, written once per session."""
+    from mlxclin.models.family_toy import FamilyToyConfig, write_family_toy
+
+    made = {}
+
+    def get(family: str) -> Path:
+        if family not in made:
+            made[family] = write_family_toy(tmp_path_factory.mktemp(f"toy-{family}") / "hf", FamilyToyConfig(family))
+        return made[family]
+    return get

@@ -10,8 +10,8 @@ from support import assert_one_line_error
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["eval", "--runs", "x"], "Invalid value for '--runs'"),
-    (["eval", "--effort", "huge"], "'huge' is not one of"),
+    (["generate", "--model", "m", "-p", "hi", "--max-tokens", "x"], "Invalid value for '--max-tokens'"),
+    (["generate", "--model", "m", "-p", "hi", "--effort", "huge"], "'huge' is not one of"),
     (["generate", "--prompt", "hi"], "Missing option '--model'"),
     (["eval", "--no-such-flag"], "No such option"),
 ])

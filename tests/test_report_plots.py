@@ -57,7 +57,7 @@ def test_the_overlap_measure_sees_crowded_labels(kept_figures):
 
 
 def test_the_judge_perf_table_does_not_call_its_error_column_accuracy():
-    from mlxclin.perf import summary_table
+    from mlxclin.evaluation.perf import summary_table
 
     judge = {"high": {"subsets": {"diagnosis": {"median_error": 0.25}}}}
     head = summary_table(judge, {"high": {}}).splitlines()[0]

@@ -84,12 +84,17 @@ class MLXBackend(StreamingBackend):
         self.model_path, self.adapter_path = str(model_path), adapter_path
         self.model, self.tokenizer, self.config = loaded
         self.harmony = self.config.get("model_type") == "gpt_oss"
+        from mlxclin.models import families
+
+        self.family = families.family_of(self.config)   # Qwen3.5 / Gemma 4: chat template, stops, parsing
         if self.harmony:
             from mlxclin.harmony import stop_token_ids
 
             # <|return|> and <|call|> end an assistant turn; <|end|> only closes the analysis message.
             # <|endoftext|> is kept from generation_config.json as a hard end.
             self.stop_ids = sorted(set(stop_token_ids()) | {199999})
+        elif self.family is not None:
+            self.stop_ids = families.stop_token_ids(self.tokenizer, self.family)
         else:
             self.stop_ids = sorted(self.tokenizer.eos_token_ids)
         self.tokenizer.eos_token_ids = set(self.stop_ids)
@@ -99,7 +104,7 @@ class MLXBackend(StreamingBackend):
         self.prefixes = {}          # prefix_key -> (prefix ids, prompt cache): prefilled once, reused
         self.prefix_prefills = 0    # how many prefixes were prefilled (tests count them)
         self._generator = None
-        self.format = "harmony" if self.harmony else "chat_template"
+        self.format = "harmony" if self.harmony else self.family.name if self.family else "chat_template"
 
     # --- prompts ---------------------------------------------------------------------------------------------------
     def prompt_ids(self, request: Request) -> list:
@@ -107,6 +112,10 @@ class MLXBackend(StreamingBackend):
             from mlxclin.harmony import render_prompt
 
             return render_prompt(request.messages, request.effort)
+        if self.family is not None:  # the family's chat template with its thinking switch
+            from mlxclin.models.families import render_prompt as render_family_prompt
+
+            return render_family_prompt(self.tokenizer, self.family, request.messages, request.effort)
         return list(self.tokenizer.apply_chat_template(request.messages, add_generation_prompt=True,
                                                        tokenize=True))
 
@@ -221,7 +230,13 @@ class MLXBackend(StreamingBackend):
         """`tokens` may end with the stop token; Harmony parsing wants to see it, the counts do not."""
         stopped = finish == "stop"
         content = tokens[:-1] if stopped and tokens and tokens[-1] in self.tokenizer.eos_token_ids else tokens
-        if self.harmony:
+        notes = {}
+        if self.family is not None:  # <think> / thought-channel parsing (models/families.py)
+            from mlxclin.models.families import parse_completion_tokens
+
+            reasoning, final, status, reasoning_tokens, notes = parse_completion_tokens(
+                self.tokenizer, self.family, tokens, stopped, request.effort)
+        elif self.harmony:
             from mlxclin.harmony import parse_completion
 
             parsed = parse_completion(tokens, stopped)
@@ -235,7 +250,8 @@ class MLXBackend(StreamingBackend):
         return Completion(
             id=request.id, text=self.tokenizer.decode(content), reasoning=reasoning, final=final,
             finish_reason=finish, status=status, format=self.format, prompt_tokens=prompt_len,
-            completion_tokens=len(content), reasoning_tokens=reasoning_tokens, rss_gb=rss_gb(), **timing)
+            completion_tokens=len(content), reasoning_tokens=reasoning_tokens, rss_gb=rss_gb(), extra=notes,
+            **timing)
 
     def close(self) -> None:
         if self._generator is not None:

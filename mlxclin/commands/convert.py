@@ -3,19 +3,26 @@
 import click
 
 from mlxclin.models.convert import RECIPES
+from mlxclin.models.family_convert import FAMILY_RECIPES
 
 
 @click.command("convert")
 @click.option("--hf-path", required=True, help="Local checkpoint folder or Hugging Face repo id.")
 @click.option("--mlx-path", required=True, type=click.Path(), help="Output folder.")
-@click.option("--recipe", type=click.Choice(RECIPES), default="mxfp4", show_default=True)
+@click.option("--recipe", type=click.Choice(tuple(dict.fromkeys(RECIPES + FAMILY_RECIPES))), default=None,
+              help="gpt-oss: " + ", ".join(RECIPES) + " (default mxfp4); Qwen3.5 / Gemma 4: "
+                   + ", ".join(FAMILY_RECIPES) + " (default bf16).")
 @click.option("--group-size", type=int, default=None, help="Affine quantization group size (default 64).")
 @click.option("--dtype", default=None, help="dtype of non-quantized weights (bfloat16, float16, float32).")
 @click.option("--force", is_flag=True, help="Overwrite --mlx-path if it exists.")
 @click.option("--verify", is_flag=True, help="Compare logits against an independent reference afterwards.")
 def command(hf_path, mlx_path, recipe, group_size, dtype, force, verify):
-    """Convert a gpt-oss checkpoint (MXFP4 experts) to MLX."""
+    """Convert a gpt-oss, Qwen3.5 or Gemma 4 checkpoint to MLX."""
     from mlxclin.models.convert import convert
+
+    if _convert_family(hf_path, mlx_path, recipe, group_size, dtype, force, verify):  # issue 14 dispatch
+        return
+    recipe = recipe or "mxfp4"
 
     r = convert(hf_path, mlx_path, recipe=recipe, group_size=group_size, dtype=dtype, force=force)
     click.echo(f"converted {hf_path} -> {r.path} [recipe {r.recipe}, {r.dtype}]: {r.size_bytes / 1e9:.3f} GB on disk, "
@@ -26,3 +33,27 @@ def command(hf_path, mlx_path, recipe, group_size, dtype, force, verify):
         report = verify_conversion(hf_path, r.path, recipe)
         print_report(report)
         report.raise_if_failed()
+
+
+def _convert_family(hf_path, mlx_path, recipe, group_size, dtype, force, verify) -> bool:
+    """Qwen3.5 / Gemma 4 (models/family_convert.py); refuses unsupported model types. False for gpt-oss."""
+    from mlxclin.errors import MlxclinError
+    from mlxclin.models.checkpoint import resolve_source
+    from mlxclin.models.family_convert import check_supported, convert_family
+
+    src = resolve_source(hf_path)
+    if check_supported(src) == "gpt_oss":
+        return False
+    if dtype:
+        raise MlxclinError("--dtype is for gpt-oss; for this family choose --recipe bf16 or f32")
+    r = convert_family(src, mlx_path, recipe or "bf16", group_size, force)
+    click.echo(f"converted {hf_path} -> {r.path} [recipe {r.recipe}, {r.dtype}]: {r.size_bytes / 1e9:.3f} GB on disk, "
+               f"{r.bits_per_weight:.3f} bits per weight, peak memory {r.peak_memory_gb:.2f} GB, {r.seconds:.1f} s")
+    if verify:
+        from mlxclin.models.family_verify import verify_family
+        from mlxclin.models.verify import print_report
+
+        report = verify_family(src, r.path, r.recipe)
+        print_report(report)
+        report.raise_if_failed()
+    return True

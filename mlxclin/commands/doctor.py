@@ -21,6 +21,24 @@ def fit_table(info: dict) -> dict:
     return out
 
 
+# Qwen3.5 / Gemma 4 (issue 14): approximate total parameters (text model, from the model names) and the bits per
+# weight `mlxclin convert` reports for each recipe (measured on the toys; real models land within ~0.1 of these).
+FAMILY_MODELS = {"Qwen3.5-9B": 9.0e9, "Qwen3.5-27B": 27.0e9, "Qwen3.5-35B-A3B": 35.0e9, "Gemma-4-31B": 31.0e9}
+RECIPE_BITS = {"bf16": 16.0, "q8": 8.55, "mixed_4_6": 5.0, "q4": 4.57}
+
+
+def family_fit_table(info: dict) -> dict:
+    """model -> recipe -> {"needs_gb", "fits"}: estimated weights (parameters x bits / 8) + KV headroom."""
+    usable = info["max_recommended_working_set_gb"] or info["memory_gb"] * 0.75
+    table = {}
+    for name, params in FAMILY_MODELS.items():
+        table[name] = {}
+        for recipe, bits in RECIPE_BITS.items():
+            need = params * bits / 8 / 1e9 + KV_HEADROOM_GB
+            table[name][recipe] = {"needs_gb": round(need, 1), "fits": need <= usable, "estimated": True}
+    return table
+
+
 def collect() -> dict:
     from mlxclin.device import device_info
     from mlxclin.vocab import VOCAB_FILE, vocab_dir
@@ -33,6 +51,7 @@ def collect() -> dict:
     except Exception:
         info["harmony_vocab_offline"], info["harmony_vocab_path"] = False, None
     info["models"] = fit_table(info)
+    info["family_models"] = family_fit_table(info)
     info["advice"] = advice(info)
     return info
 
@@ -78,5 +97,14 @@ def command(as_json):
         verdict = "fits" if m["fits"] else ("fits after raising the wired limit" if m["fits_after_wired_limit"]
                                             else "does not fit")
         click.echo(f"{name:<22} needs ~{m['needs_gb']:.0f} GB incl. KV cache: {verdict}")
+    _print_family_table(info["family_models"])
     for tip in info["advice"]:
         click.echo(f"advice: {tip}")
+
+
+def _print_family_table(table: dict) -> None:
+    click.echo("Qwen3.5 / Gemma 4: weights + KV headroom in GB, estimated from parameter counts (* = fits here)")
+    click.echo(f"  {'model':<18}" + "".join(f"{r:>11}" for r in RECIPE_BITS))
+    for name, row in table.items():
+        click.echo(f"  {name:<18}" + "".join(f"{row[r]['needs_gb']:>10.0f}{'*' if row[r]['fits'] else ' '}"
+                                             for r in RECIPE_BITS))

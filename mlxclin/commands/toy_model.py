@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from mlxclin.errors import MlxclinError
+from mlxclin.models.family_toy import FAMILIES
 
 
 @click.command("toy-model")
@@ -19,14 +20,20 @@ from mlxclin.errors import MlxclinError
 @click.option("--shards", default=2, show_default=True, help="Number of safetensors shards (at least 2).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite OUT_DIR if it exists.")
-def command(out_dir, layers, experts, experts_per_token, hidden, intermediate, sliding_window, shards, seed, force):
-    """Write a tiny randomly initialised gpt-oss checkpoint (MXFP4 experts, sharded safetensors, real tokenizer)."""
+@click.option("--family", type=click.Choice(("gpt_oss",) + FAMILIES), default="gpt_oss", show_default=True,
+              help="Model family and Hugging Face layout of the checkpoint.")
+def command(out_dir, layers, experts, experts_per_token, hidden, intermediate, sliding_window, shards, seed, force,
+            family):
+    """Write a tiny randomly initialised checkpoint (gpt-oss: MXFP4 experts, real tokenizer; Qwen3.5 / Gemma 4:
+    released layout, small tokenizer with the family's special tokens and chat template)."""
     from mlxclin.models.toy import ToyConfig, write_toy_checkpoint
 
     if out_dir.exists() and any(out_dir.iterdir()):
         if not force:
             raise MlxclinError(f"{out_dir} exists and is not empty (use --force to overwrite)")
         shutil.rmtree(out_dir)
+    if family != "gpt_oss":  # issue 14: Qwen3.5 / Gemma 4 toys live in models/family_toy.py
+        return _write_family(out_dir, family, layers, experts, experts_per_token, hidden, sliding_window, shards, seed)
     if hidden % 32 or intermediate % 32:
         raise MlxclinError("--hidden and --intermediate must be multiples of 32 (the MXFP4 block size)")
     if experts_per_token > experts:
@@ -36,3 +43,15 @@ def command(out_dir, layers, experts, experts_per_token, hidden, intermediate, s
     write_toy_checkpoint(out_dir, cfg)
     size = sum(f.stat().st_size for f in out_dir.iterdir()) / 1e6
     click.echo(f"wrote toy gpt-oss checkpoint to {out_dir} ({size:.1f} MB, {layers} layers, {experts} experts)")
+
+
+def _write_family(out_dir, family, layers, experts, experts_per_token, hidden, sliding_window, shards, seed):
+    from mlxclin.models.family_toy import FamilyToyConfig, write_family_toy
+
+    layers = 4 if layers == 2 else layers  # the gpt-oss default of 2 layers has no Qwen3.5 full-attention layer
+    cfg = FamilyToyConfig(family=family, layers=layers, experts=experts, experts_per_token=experts_per_token,
+                          hidden=hidden, sliding_window=sliding_window if sliding_window != 32 else 16,
+                          shards=shards, seed=seed)
+    write_family_toy(out_dir, cfg)
+    size = sum(f.stat().st_size for f in out_dir.iterdir()) / 1e6
+    click.echo(f"wrote toy {family} checkpoint to {out_dir} ({size:.1f} MB, {cfg.layers} layers)")

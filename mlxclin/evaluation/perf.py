@@ -82,7 +82,8 @@ def _f(v, fmt="{:.2f}"):
 
 
 def summary_table(metrics_by_effort: dict, perf_by_effort: dict) -> str:
-    head = ("effort", "score", "items/s", "lat p50/p95 s", "TTFT p50/p95 s", "prefill tok/s",
+    choice = any("accuracy" in m for m in metrics_by_effort.values())   # the judge has errors, not accuracy
+    head = ("effort", "accuracy (95% CI)" if choice else "judge error vs experts", "items/s", "lat p50/p95 s", "TTFT p50/p95 s", "prefill tok/s",
             "decode tok/s (engine)", "batch", "reasoning tok", "peak GB", "wall s")
     rows = [head]
     for effort, m in metrics_by_effort.items():

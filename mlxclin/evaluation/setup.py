@@ -101,8 +101,11 @@ def run_config(spec: EvalSpec, inputs: Inputs) -> dict:
         from mlxclin.evaluation.rundir import model_fingerprint
         from mlxclin.models.checkpoint import dir_size
 
+        from mlxclin.models.families import run_settings
+
         path = Path(spec.model)
         config.update(model=str(path), model_path=str(path.resolve()), model_fingerprint=model_fingerprint(path),
+                      model_family=run_settings(path, spec.effort_list),
                       model_size_bytes=dir_size(path), adapter_path=spec.adapter_path,
                       adapter_fingerprint=model_fingerprint(spec.adapter_path) if spec.adapter_path else None)
     else:

@@ -146,7 +146,7 @@ def _check(name: str, value, origin: str):
         if kind == "efforts":
             unknown = [v for v in items if v not in EFFORTS]
             if unknown:
-                raise bad(f"unknown effort {unknown[0]!r}; choose from {', '.join(EFFORTS)}")
+                raise MlxclinError(f"{origin}: unknown effort {unknown[0]!r}; choose from {', '.join(EFFORTS)}")
             return list(dict.fromkeys(items))
         return list(items)
     if kind in ("int", "float"):

@@ -37,7 +37,7 @@ def apply_lora(model, config, seed: int = 0) -> None:
 
 
 def module_kind(path: str) -> str:
-    if ".experts." in path or path.endswith(".experts"):
+    if ".experts." in path or path.endswith(".experts") or ".switch_mlp." in path or ".switch_glu." in path:
         return "experts"
     if "attn" in path:
         return "attention"

@@ -78,6 +78,10 @@ def check_model(model_dir) -> dict:
 
     path = Path(model_dir)
     config = check_model_folder(path)
+    from mlxclin.models.families import family_of
+
+    if family_of(config) is not None:  # Qwen3.5 / Gemma 4 render through their chat templates
+        return {"path": str(path), "model_type": config["model_type"], "family": family_of(config).name}
     if config.get("model_type") != "gpt_oss":
         raise MlxclinError(f"{path} is a {config.get('model_type')!r} model; prepare renders the Harmony format, "
                            f"which only gpt-oss models use")
@@ -158,6 +162,10 @@ def prepare(data, model, out, effort: str = "medium", valid_fraction: float = 0.
             c.trace = known.get(c.key, c.trace)
     prompt = load_prompt(prompt_file or "eurorad")
 
+    if info["model"].get("family"):  # issue 14 dispatch: <think> / thought-channel targets (models/families.py)
+        from mlxclin.models.families import training_renderer
+
+        render_training_example = training_renderer(model)
     examples = []
     for c in cases:
         ids, mask = render_training_example(case_messages(c, prompt), effort)

@@ -47,6 +47,11 @@ class TrainResult:
 
 
 def lm_head(model):
+    from mlxclin.models.families import output_head  # issue 14: Qwen3.5 / Gemma 4 wrap their text model
+
+    head = output_head(model)
+    if head is not None:
+        return head
     return model.lm_head if hasattr(model, "lm_head") else model.model.embed_tokens.as_linear
 
 
@@ -55,7 +60,7 @@ def token_loss_sum(model, inputs, positions, targets):
     import mlx.core as mx
     import mlx.nn as nn
 
-    hidden = model.model(inputs)
+    hidden = getattr(model, "language_model", model).model(inputs)  # issue 14: Qwen3.5 / Gemma 4 text model
     hidden = hidden.reshape(-1, hidden.shape[-1])[positions]
     logits = lm_head(model)(hidden).astype(mx.float32)
     return nn.losses.cross_entropy(logits, targets, reduction="sum")
