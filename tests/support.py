@@ -24,3 +24,25 @@ def assert_one_line_error(result, *fragments) -> str:
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
     return lines[0]
+
+
+def sigkill_eval_after(cli_args: list, samples_path: Path, lines: int, timeout_s: float = 300) -> int:
+    """Start `mlxclin <cli_args>` in a subprocess, SIGKILL it once samples.jsonl holds `lines` lines; returns the
+    number of lines it left. Fails the test if the run finished (or timed out) before it could be killed."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "mlxclin.cli", *map(str, cli_args)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        if samples_path.exists() and samples_path.read_text().count("\n") >= lines:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "eval finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return samples_path.read_text().count("\n")

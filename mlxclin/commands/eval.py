@@ -81,6 +81,15 @@ def _print_summary(metrics: dict) -> None:
 @click.option("--prompt-file", "prompt_files", multiple=True,
               help="Prompt template replacing configs/prompts/<task>.txt; SUBSET=PATH for one subset. Repeatable.")
 @click.option("--limit", default=None, help="Only the first N items (per subset).")
+@click.option("--decoding", default=None, help="mlx: sample (default) or beam (diverse beam search, the study's "
+                                               "fine-tuned protocol; one search per request).")
+@click.option("--beams", default=None, help="beam: number of beams (default 13).")
+@click.option("--beam-groups", default=None, help="beam: diversity groups; must divide --beams (default: --beams).")
+@click.option("--diversity-penalty", default=None, help="beam: Hamming diversity penalty between groups (default "
+                                                        "0.5).")
+@click.option("--length-penalty", default=None, help="beam: score = sum log-prob / length ** this (default 1.0).")
+@click.option("--vote", default=None, help="beam: majority (default; ties to the best beam) or logprob-fallback "
+                                           "(highest mean log-prob beam when under half agree).")
 @click.option("--config", "config_file", default=None,
               help="TOML file with the same keys as these options; flags on the command line win.")
 @click.option("--overwrite", is_flag=True, default=None, help="Discard the results already in --out and start over.")

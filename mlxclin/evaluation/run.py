@@ -20,7 +20,7 @@ from mlxclin.evaluation.spec import EvalSpec
 # settings that change what a sample means: two runs differing in one of them never share a run directory
 IDENTITY = ("task", "subsets", "backend", "model", "model_fingerprint", "adapter_path", "adapter_fingerprint",
             "base_url", "api", "efforts", "runs", "seed", "temperature", "top_p", "max_tokens", "limit", "ids",
-            "data", "prompts", "replay_columns", "map_options", "protocol", "retry_unparsed")
+            "data", "prompts", "replay_columns", "map_options", "protocol", "retry_unparsed", "decoding")
 
 
 @dataclass

@@ -65,7 +65,13 @@ def score_completion(task, item, request, completion) -> dict:
     if completion.status == "error":
         sample.update(status="error", error=completion.error or "the request failed")
     else:
-        parsed = task.parse(item, completion)
+        if "beams" in completion.extra:  # one beam search: the task parses every beam, the vote picks one
+            from mlxclin.evaluation.beams import parse_beams
+
+            parsed, beam_fields = parse_beams(task, item, completion)
+            sample.update(beam_fields)
+        else:
+            parsed = task.parse(item, completion)
         sample.update(parsed, **task.score(item, parsed))
         sample["status"] = "unparsed" if is_unparsed(sample) else "ok"
     if completion.extra:

@@ -60,6 +60,10 @@ def check_spec(spec: EvalSpec) -> None:
         raise MlxclinError("--backend openai needs --model (or --api-model): the model name at the endpoint")
     if spec.backend == "replay":
         replay_columns(spec)
+    if spec.decoding == "beam":
+        from mlxclin.evaluation.beams import beam_settings
+
+        beam_settings(spec)
 
 
 def replay_columns(spec: EvalSpec) -> list:
@@ -85,6 +89,10 @@ def run_config(spec: EvalSpec, inputs: Inputs) -> dict:
               "data": {s: {"path": str(p), "sha256": sha256_of(p)} for s, p in inputs.files.items()},
               "prompts": {s: {"source": p.source, "sha256": _sha(p.system + p.user)}
                           for s, p in inputs.prompts.items()}}
+    if spec.decoding == "beam":
+        from mlxclin.evaluation.beams import beam_config
+
+        config["decoding"] = beam_config(spec)
     if spec.backend == "replay":
         columns = replay_columns(spec)
         config.update(replay_columns=columns, runs=len(columns), efforts=spec.efforts or ["unknown"],
@@ -111,6 +119,11 @@ def run_config(spec: EvalSpec, inputs: Inputs) -> dict:
 
 
 def live_backend(spec: EvalSpec, config: dict):
+    if spec.backend == "mlx" and spec.decoding == "beam":
+        from mlxclin.backends.mlx_beam import MLXBeamBackend
+        from mlxclin.evaluation.beams import beam_settings
+
+        return MLXBeamBackend(spec.model, beam_settings(spec), spec.vote, adapter_path=spec.adapter_path)
     if spec.backend == "mlx":
         from mlxclin.backends.mlx import MLXBackend
 

@@ -55,6 +55,14 @@ class EvalSpec:
     prompt_files: list = field(default_factory=list)
     overwrite: bool = False
     quiet: bool = False
+    # decoding: "sample" (default) or "beam" (diverse beam search, one search per request; mlxclin.decoding)
+    decoding: str = "sample"
+    beams: int = 13
+    beam_groups: Optional[int] = None       # None: one group per beam
+    diversity_penalty: float = 0.5
+    length_penalty: float = 1.0
+    early_stopping: bool = True
+    vote: str = "majority"
 
     def __post_init__(self):
         origins = getattr(self, "_origins", {})
@@ -114,8 +122,11 @@ _RULES = {
     "limit": ("int", 1, None), "temperature": ("float", 0.0, None), "top_p": ("float", 0.0, 1.0),
     "timeout": ("float", 0.0, None), "allow_remote": ("bool",), "map_options": ("bool",), "overwrite": ("bool",),
     "quiet": ("bool",), "efforts": ("efforts",), "prompt_files": ("strlist",),
+    "beams": ("int", 1, None), "beam_groups": ("int", 1, None), "diversity_penalty": ("float", 0.0, None),
+    "length_penalty": ("float", -10.0, 10.0), "early_stopping": ("bool",),
 }
-_CHOICES = {"backend": BACKENDS, "api": APIS, "protocol": PROTOCOLS}
+_CHOICES = {"backend": BACKENDS, "api": APIS, "protocol": PROTOCOLS, "decoding": ("sample", "beam"),
+            "vote": ("majority", "logprob-fallback")}
 
 
 def _check(name: str, value, origin: str):
