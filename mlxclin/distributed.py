@@ -47,12 +47,14 @@ def world() -> World:
     group = mx.distributed.init()   # the singleton group when no backend is configured
     if group.size() == 1:
         return World(0, 1, (socket.gethostname(),), "none")
-    return World(group.rank(), group.size(), tuple(launch_hosts()), os.environ.get("MLX_BACKEND", "ring"))
+    backend = "jaccl" if "MLX_JACCL_COORDINATOR" in os.environ else "ring" if "MLX_HOSTFILE" in os.environ else "mpi"
+    return World(group.rank(), group.size(), tuple(launch_hosts()), backend)
 
 
 def launch_hosts() -> list:
-    """Per-rank host addresses from the hostfile `mlx.launch` hands each rank (ring: [["ip:port", ...], ...])."""
-    path = os.environ.get("MLX_HOSTFILE") or os.environ.get("MLX_JACCL_HOSTFILE")
+    """Per-rank host addresses from the hostfile `mlx.launch` hands each rank of a ring launch ([["ip:port", ...],
+    ...]); JACCL and MPI launches pass no host list (empty)."""
+    path = os.environ.get("MLX_HOSTFILE")
     if not path or not Path(path).is_file():
         return []
     data = json.loads(Path(path).read_text())
