@@ -152,6 +152,14 @@ def test_eval_writes_run_dirs_with_reasoning_separated(task, family, family_toy,
         assert (out / name).exists(), name
     samples = _lines(out / "samples.jsonl")
     assert len(samples) == (4 if task == "judge" else 2)
+    label = ("Gemma 4" if family == "gemma4" else "Qwen3.5") + " · thinking on"
+    assert f"{task} · {family_toy(family)} · {label} · 1 run(s)" in result.stdout  # the printed summary header
+    from mlxclin.report.rows import assign_labels, rows_from_run
+    from mlxclin.report.rundirs import load_run
+
+    rows = rows_from_run(load_run(out))
+    assign_labels(rows)
+    assert [r.label for r in rows] == [f"hf · {label} · medium"]
     for s in samples:
         assert s["format"] == ("gemma4" if family == "gemma4" else "qwen3_5")
         assert s["extra"]["thinking"] is True
@@ -174,6 +182,23 @@ def test_run_settings_record_thinking_and_model_card_sampling(family_toy, toy_hf
     assert run_settings(toy_hf_dir, ["medium"]) is None  # gpt-oss: Harmony effort, not a family switch
     with pytest.raises(MlxclinError, match="Gemma 4 has no such thinking setting"):
         run_settings(family_toy("gemma4"), ["max"])
+
+
+def test_report_rows_name_the_family_and_its_thinking_switch(tmp_path):
+    from mlxclin.report.rows import assign_labels, rows_from_run
+    from mlxclin.report.rundirs import RunDir
+
+    def run(name, model_family, efforts=("low", "high")):
+        blocks = {e: {"task": "eurorad", "model": f"/models/{name}", "effort": e} for e in efforts}
+        metrics = {"task": "eurorad", "model": f"/models/{name}", "by_effort": blocks}
+        return RunDir(tmp_path / name, {"backend": "mlx", "model_family": model_family}, metrics, None)
+
+    qwen = {e: {"family": "qwen3_5", "family_label": "Qwen3.5", "thinking": e != "low"} for e in ("low", "high")}
+    rows = rows_from_run(run("q35-a3b-4bit", qwen)) + rows_from_run(run("gpt-oss-20b", None))
+    assign_labels(rows)
+    assert [r.label for r in rows] == ["q35-a3b-4bit · Qwen3.5 · thinking off · low",
+                                       "q35-a3b-4bit · Qwen3.5 · thinking on · high",
+                                       "gpt-oss-20b · low", "gpt-oss-20b · high"]
 
 
 def test_doctor_lists_the_families_per_recipe(run_mlxclin):
