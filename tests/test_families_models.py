@@ -88,10 +88,42 @@ def test_every_recipe_verifies_against_transformers(family, family_toy, tmp_path
         assert report.passed, report.failures()
         assert max(p.tokens for p in report.prompts) > 16  # longer than the Gemma toy's sliding window
         sizes[recipe] = result.bits_per_weight
-        if recipe == "f32":  # exact conversion: top-1 everywhere and logits within 1e-3
-            assert all(p.top1_agreement == 1.0 and p.max_abs_diff < 1e-3 for p in report.prompts)
+        if recipe in ("f32", "bf16"):  # exact conversion (bf16: of the bf16-rounded weights): top-1 everywhere
+            assert all(p.top1_agreement == 1.0 and p.max_abs_diff < 1e-3 for p in report.prompts), report.prompts
+        if recipe == "bf16":  # what the rounding itself costs against the unrounded source stays small
+            assert _kl_against_unrounded_source(src, result.path) <= 1e-3
     assert round(sizes["f32"]) == 32 and round(sizes["bf16"]) == 16 and 8 < sizes["q8"] < 9 and 4 < sizes["q4"] < 5
     assert sizes["q4"] < sizes["mixed_4_6"] < sizes["q8"] and sizes["mixed_3_6"] < sizes["mixed_4_6"]
+
+
+def _kl_against_unrounded_source(src, mlx_path) -> float:
+    import mlx.core as mx
+
+    from mlxclin.models.convert import cast_floats
+    from mlxclin.models.family_verify import family_prompt_ids, transformers_family_reference
+    from mlxclin.models.gpt_oss import load
+    from mlxclin.models.verify import compare_logits, mlx_logits
+
+    ref, name = transformers_family_reference(src)
+    assert "rounded" not in name
+    model, _, _ = load(mlx_path)
+    cast_floats(model, mx.float32)
+    return max(compare_logits(ref(ids), mlx_logits(model, ids))[2] for ids in family_prompt_ids(src).values())
+
+
+@pytest.mark.torch
+def test_bf16_reference_rounds_qwen_norms_as_the_checkpoint_stores_them(family_toy):
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from mlxclin.models.family_verify import round_like_bf16_checkpoint
+
+    model = transformers.AutoModelForCausalLM.from_pretrained(family_toy("qwen3_5"), dtype=torch.float32)
+    norm = model.model.norm.weight
+    norm.data[:3] = torch.tensor([0.1234567, -0.05, 0.0])
+    assert round_like_bf16_checkpoint(model) == 11  # 2 per layer x 4 layers + final norm + q/k norms of 1 layer
+    assert torch.equal(1.0 + norm[:3], torch.tensor([1.125, 0.94921875, 1.0]))  # bf16(1 + w): 8-bit mantissa
+    gemma = transformers.AutoModelForCausalLM.from_pretrained(family_toy("gemma4"), dtype=torch.float32)
+    assert round_like_bf16_checkpoint(gemma) == 0  # Gemma 4 scales by w itself
 
 
 @pytest.mark.torch
@@ -120,6 +152,14 @@ def test_eval_writes_run_dirs_with_reasoning_separated(task, family, family_toy,
         assert (out / name).exists(), name
     samples = _lines(out / "samples.jsonl")
     assert len(samples) == (4 if task == "judge" else 2)
+    label = ("Gemma 4" if family == "gemma4" else "Qwen3.5") + " · thinking on"
+    assert f"{task} · {family_toy(family)} · {label} · 1 run(s)" in result.stdout  # the printed summary header
+    from mlxclin.report.rows import assign_labels, rows_from_run
+    from mlxclin.report.rundirs import load_run
+
+    rows = rows_from_run(load_run(out))
+    assign_labels(rows)
+    assert [r.label for r in rows] == [f"hf · {label} · medium"]
     for s in samples:
         assert s["format"] == ("gemma4" if family == "gemma4" else "qwen3_5")
         assert s["extra"]["thinking"] is True
@@ -142,6 +182,23 @@ def test_run_settings_record_thinking_and_model_card_sampling(family_toy, toy_hf
     assert run_settings(toy_hf_dir, ["medium"]) is None  # gpt-oss: Harmony effort, not a family switch
     with pytest.raises(MlxclinError, match="Gemma 4 has no such thinking setting"):
         run_settings(family_toy("gemma4"), ["max"])
+
+
+def test_report_rows_name_the_family_and_its_thinking_switch(tmp_path):
+    from mlxclin.report.rows import assign_labels, rows_from_run
+    from mlxclin.report.rundirs import RunDir
+
+    def run(name, model_family, efforts=("low", "high")):
+        blocks = {e: {"task": "eurorad", "model": f"/models/{name}", "effort": e} for e in efforts}
+        metrics = {"task": "eurorad", "model": f"/models/{name}", "by_effort": blocks}
+        return RunDir(tmp_path / name, {"backend": "mlx", "model_family": model_family}, metrics, None)
+
+    qwen = {e: {"family": "qwen3_5", "family_label": "Qwen3.5", "thinking": e != "low"} for e in ("low", "high")}
+    rows = rows_from_run(run("q35-a3b-4bit", qwen)) + rows_from_run(run("gpt-oss-20b", None))
+    assign_labels(rows)
+    assert [r.label for r in rows] == ["q35-a3b-4bit · Qwen3.5 · thinking off · low",
+                                       "q35-a3b-4bit · Qwen3.5 · thinking on · high",
+                                       "gpt-oss-20b · low", "gpt-oss-20b · high"]
 
 
 def test_doctor_lists_the_families_per_recipe(run_mlxclin):

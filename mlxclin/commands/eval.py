@@ -13,9 +13,10 @@ import click
 from mlxclin.evaluation.perf import summary_table
 
 
-def _print_summary(metrics: dict) -> None:
+def _print_summary(metrics: dict, family: str = "") -> None:
+    """family: "Qwen3.5 · thinking on" for a Qwen3.5 / Gemma 4 run, "" otherwise."""
     echo = click.echo
-    head = f"{metrics['task']} · {metrics['model']} · {metrics['runs']} run(s)"
+    head = f"{metrics['task']} · {metrics['model']}{f' · {family}' if family else ''} · {metrics['runs']} run(s)"
     if "accuracy" in metrics:
         acc = metrics["accuracy"]
         echo(f"{head} · {metrics['n_items']} items")
@@ -98,6 +99,7 @@ def command(**opts):
     """Evaluate a model on a clinical task: samples.jsonl, metrics.json, perf.json; resumable."""
     from mlxclin.evaluation.run import evaluate
     from mlxclin.evaluation.spec import EvalSpec
+    from mlxclin.models.families import settings_label
 
     spec = EvalSpec.from_sources(opts.pop("config_file"), **opts)
     from mlxclin.distributed import world
@@ -110,7 +112,7 @@ def command(**opts):
     for effort, m in result.metrics.items():
         if len(result.metrics) > 1:
             click.echo(f"--- effort {effort}")
-        _print_summary(m)
+        _print_summary(m, settings_label((result.config.get("model_family") or {}).get(effort)))
     if spec.backend != "replay":
         click.echo(summary_table(result.metrics, result.perf))
     click.echo(f"wrote {result.run_dir / 'samples.jsonl'}, metrics.json and perf.json")

@@ -216,3 +216,12 @@ def study_settings(family: Family, effort: str) -> dict:
     return {"family": family.name, "family_label": family.label, "thinking": thinking_for(family, effort),
             "effort_mapping": EFFORT_HELP, "recommended_sampling": family.sampling,
             "sampling_source": family.sampling_source}
+
+
+def settings_label(settings) -> str:
+    """"Qwen3.5 · thinking on" from one effort's config.json `model_family` entry; "" for gpt-oss (null) or a run
+    written before families were recorded."""
+    if not isinstance(settings, dict) or not settings.get("family_label"):
+        return ""
+    thinking = settings.get("thinking")
+    return settings["family_label"] + ("" if thinking is None else f" · thinking {'on' if thinking else 'off'}")

@@ -71,17 +71,27 @@ def adapter_of(run: RunDir) -> str:
     return str(run.config.get("adapter_path") or "")
 
 
+def family_settings_label(run: RunDir, effort: str) -> str:
+    """"Qwen3.5 · thinking on" for a Qwen3.5 / Gemma 4 run at this effort (config.json "model_family"), else ""."""
+    from mlxclin.models.families import settings_label
+
+    return settings_label((run.config.get("model_family") or {}).get(effort))
+
+
 def rows_from_run(run: RunDir) -> list:
     rows = []
     adapter = adapter_of(run)
     for effort, block in run.effort_blocks().items():
         family, shown_effort, from_label = split_effort(short_name(run.model), effort)
+        extra = {"adapter": adapter} if adapter else {}
+        family_label = family_settings_label(run, effort)
+        if family_label:
+            extra["model_family"] = family_label
         rows.append(ResultRow(
             task=run.task, model=run.model, effort=shown_effort,
             kind=f"measured · {run.backend}" + (f" + {LORA}" if adapter else ""),
             source=str(run.path), metrics=block, perf=run.perf_for(effort), run=run, sample_effort=effort,
-            effort_from_label=from_label, family=f"{family} + {LORA}" if adapter else family,
-            extra={"adapter": adapter} if adapter else {}))
+            effort_from_label=from_label, family=f"{family} + {LORA}" if adapter else family, extra=extra))
     return rows
 
 
@@ -93,6 +103,8 @@ def assign_labels(rows: list) -> None:
         name = short_name(row.model) if row.measured else row.model
         if row.extra.get("adapter"):   # a fine-tuned model is never shown under its base model's name alone
             name = f"{name} + {LORA} {PurePath(row.extra['adapter']).name}"
+        if row.extra.get("model_family"):  # Qwen3.5 / Gemma 4: a checkpoint folder name need not say which
+            name = f"{name} · {row.extra['model_family']}"
         row.label = f"{name} · {row.effort}" if show_effort else name
         if not row.measured:
             row.label = f"{row.label} ({row.extra.get('version') or 'reference'})"
