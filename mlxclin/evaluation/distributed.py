@@ -20,7 +20,7 @@ from mlxclin.distributed import all_gather_json, main_echo, quiet_other_ranks, r
 from mlxclin.errors import MlxclinError
 from mlxclin.evaluation.rundir import PERF, RunDir, write_json
 from mlxclin.evaluation.run import IDENTITY, EvalResult, all_requests, default_out, stored_results, write_results
-from mlxclin.evaluation.setup import live_backend, load_inputs, run_config
+from mlxclin.evaluation.setup import live_backend, load_inputs, replay_backend, run_config
 
 
 class _RoundSamples:
@@ -75,8 +75,9 @@ def _decode_rounds(spec, inputs, config: dict, todo: list, state: dict, run_dir,
     from mlxclin.evaluation.engine import Progress, run_requests
 
     w = world()
-    backend = live_backend(spec, config)
-    if run_dir is not None:
+    replay = spec.backend == "replay"
+    backend = replay_backend(inputs, config["replay_columns"]) if replay else live_backend(spec, config)
+    if run_dir is not None and not replay:
         write_json(run_dir.file("config.json"), {**run_dir.read_config(), "device": device_info()})
     mine = rank_share(todo)
     rounds = -(-(-(-len(todo) // w.size)) // round_size)   # ceil(ceil(todo / ranks) / round_size): same everywhere
