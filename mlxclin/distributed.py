@@ -39,6 +39,14 @@ class World:
         return {**asdict(self), "hosts": list(self.hosts)}
 
 
+LAUNCH_VARIABLES = ("MLX_RANK", "MLX_HOSTFILE", "MLX_JACCL_COORDINATOR", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE")
+
+
+def launched() -> bool:
+    """Started by `mlx.launch` (or MPI)? Checked from the environment, so a plain run never imports mlx for it."""
+    return any(v in os.environ for v in LAUNCH_VARIABLES)
+
+
 @lru_cache(maxsize=1)
 def world() -> World:
     """This process's place in the launch; a world of one when not started by `mlx.launch`."""

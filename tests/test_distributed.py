@@ -154,3 +154,19 @@ def test_convert_group_size_makes_an_affine_recipe_splittable(toy_hf_dir, tmp_pa
                                       "--group-size", 32), "--group-size applies to the affine recipes")
     assert_one_line_error(run_mlxclin(*convert, "--mlx-path", tmp_path / "y", "--group-size", 16),
                           "--group-size 16 is not supported; choose 32, 64, 128")
+
+
+@pytest.mark.slow
+def test_two_rank_tensor_parallel_eval_writes_the_unsharded_samples(toy_f32_dir, tiny_eurorad_csv, tmp_path,
+                                                                     run_mlxclin):
+    args = ["eval", "--task", "eurorad", "--model", toy_f32_dir, "--data", tiny_eurorad_csv, "--limit", 2, "--runs",
+            2, "--max-tokens", 6, "--temperature", 0, "--batch-size", 2, "--quiet"]
+    single = run_mlxclin(*args, "--out", tmp_path / "single")
+    assert single.exit_code == 0, single.stderr
+    sharded = launch(2, *args, "--out", tmp_path / "sharded", "--shard", "tensor")
+    assert not mlxclin_errors(sharded.stderr) and "Traceback" not in sharded.stderr, sharded.stderr
+    def raw(run):
+        return {s["request_id"]: s["raw"] for s in map(json.loads, (run / "samples.jsonl").read_text().splitlines())}
+
+    assert raw(tmp_path / "sharded") == raw(tmp_path / "single") and len(raw(tmp_path / "single")) == 4
+    assert sharded.stdout.count("wrote ") == 1   # rank 0 reports; rank 1 mirrored the work in a temporary folder

@@ -91,6 +91,8 @@ def _print_summary(metrics: dict, family: str = "") -> None:
 @click.option("--length-penalty", default=None, help="beam: score = sum log-prob / length ** this (default 1.0).")
 @click.option("--vote", default=None, help="beam: majority (default; ties to the best beam) or logprob-fallback "
                                            "(highest mean log-prob beam when under half agree).")
+@click.option("--shard", default=None, help="mlx under mlx.launch: 'tensor' splits the model across the ranks "
+                                            "(mlx-lm sharded_load) instead of splitting the requests.")
 @click.option("--config", "config_file", default=None,
               help="TOML file with the same keys as these options; flags on the command line win.")
 @click.option("--overwrite", is_flag=True, default=None, help="Discard the results already in --out and start over.")
@@ -102,11 +104,7 @@ def command(**opts):
     from mlxclin.models.families import settings_label
 
     spec = EvalSpec.from_sources(opts.pop("config_file"), **opts)
-    from mlxclin.distributed import world
-    from mlxclin.evaluation.distributed import evaluate_distributed
-
-    run = evaluate if world().size == 1 else evaluate_distributed   # under mlx.launch: ranks split the requests
-    result = run(spec, echo=lambda line: click.echo(line, err=True))
+    result = evaluate(spec, echo=lambda line: click.echo(line, err=True))
     if result.new_samples == 0 and result.resumed:
         click.echo(f"{result.run_dir} is complete: nothing left to run; metrics recomputed from its samples")
     for effort, m in result.metrics.items():

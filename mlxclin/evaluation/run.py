@@ -9,7 +9,7 @@ requests remain is the model loaded (so a changed setting is refused, and a fini
 """
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mlxclin.evaluation.rundir import METRICS, PERF, SAMPLES, RunDir, write_json
@@ -39,8 +39,27 @@ def default_out(task: str, model: str) -> Path:
 
 
 def evaluate(spec: EvalSpec, echo=None) -> EvalResult:
-    """Run (or resume, or just re-report) an evaluation; `echo(str)` receives status lines (stderr in the CLI)."""
+    """Run (or resume, or just re-report) an evaluation; `echo(str)` receives status lines (stderr in the CLI).
+
+    Under `mlx.launch` with several ranks: without `shard`, the ranks split the requests (data parallel,
+    mlxclin.evaluation.distributed); with `shard="tensor"`, each rank holds a slice of the model and all ranks decode
+    every request in lockstep, rank 0 writing the run directory (the others mirror it in a temporary folder)."""
     echo = echo or (lambda _msg: None)
+    from mlxclin.distributed import launched
+
+    if launched():
+        from mlxclin.distributed import quiet_other_ranks, world
+
+        ranks = world()
+        if ranks.size > 1 and spec.shard is None:
+            from mlxclin.evaluation.distributed import evaluate_distributed
+
+            return evaluate_distributed(spec, echo)
+        if ranks.size > 1 and not ranks.is_main:
+            import tempfile
+
+            quiet_other_ranks()
+            spec = replace(spec, out=tempfile.mkdtemp(prefix=f"mlxclin-rank{ranks.rank}-"), quiet=True)
     inputs = load_inputs(spec)
     config = run_config(spec, inputs)
     run_dir = RunDir(Path(spec.out) if spec.out else default_out(inputs.task.name, config["model"]))

@@ -60,6 +60,12 @@ def check_spec(spec: EvalSpec) -> None:
         raise MlxclinError("--backend openai needs --model (or --api-model): the model name at the endpoint")
     if spec.backend == "replay":
         replay_columns(spec)
+    if spec.shard is not None:
+        if spec.backend != "mlx":
+            raise MlxclinError(f"--shard {spec.shard} needs --backend mlx")
+        from mlxclin.distributed import check_tensor_split, world
+
+        check_tensor_split(spec.model, world().size)   # refused before anything is loaded
     if spec.decoding == "beam":
         from mlxclin.evaluation.beams import beam_settings
 
@@ -127,7 +133,14 @@ def live_backend(spec: EvalSpec, config: dict):
     if spec.backend == "mlx":
         from mlxclin.backends.mlx import MLXBackend
 
-        return MLXBackend(spec.model, adapter_path=spec.adapter_path, batch_size=spec.batch_size)
+        loaded = None
+        if spec.shard == "tensor":
+            import mlx.core as mx
+
+            from mlxclin.distributed import load_sharded
+
+            loaded = load_sharded(spec.model, mx.distributed.init(), spec.adapter_path)
+        return MLXBackend(spec.model, adapter_path=spec.adapter_path, batch_size=spec.batch_size, loaded=loaded)
     from mlxclin.backends.openai_backend import OpenAIBackend
 
     return OpenAIBackend(config["model"], base_url=spec.base_url, api=spec.api, api_key_env=spec.api_key_env,

@@ -53,6 +53,7 @@ class EvalSpec:
     map_options: bool = False
     protocol: str = DEFAULT_PROTOCOL        # scoring rules: "paper" or "mlxclin" (README, "Reproducing the paper")
     prompt_files: list = field(default_factory=list)
+    shard: Optional[str] = None             # "tensor": under mlx.launch, split the model, not the requests
     overwrite: bool = False
     quiet: bool = False
     # decoding: "sample" (default) or "beam" (diverse beam search, one search per request; mlxclin.decoding)
@@ -125,7 +126,8 @@ _RULES = {
     "beams": ("int", 1, None), "beam_groups": ("int", 1, None), "diversity_penalty": ("float", 0.0, None),
     "length_penalty": ("float", -10.0, 10.0), "early_stopping": ("bool",),
 }
-_CHOICES = {"backend": BACKENDS, "api": APIS, "protocol": PROTOCOLS, "decoding": ("sample", "beam"),
+_CHOICES = {"backend": BACKENDS, "api": APIS, "protocol": PROTOCOLS, "shard": ("tensor",),
+            "decoding": ("sample", "beam"),
             "vote": ("majority", "logprob-fallback")}
 
 
