@@ -1,4 +1,5 @@
-"""`mlxclin toy-model OUT_DIR`: a tiny random gpt-oss checkpoint in the real Hugging Face layout."""
+"""`mlxclin toy-model OUT_DIR`: a random gpt-oss checkpoint in the real Hugging Face layout (tiny, or
+`--preset gpt-oss-20b|gpt-oss-120b` for the released dimensions with `--layers N`)."""
 
 import shutil
 from pathlib import Path
@@ -10,7 +11,10 @@ from mlxclin.errors import MlxclinError
 
 @click.command("toy-model")
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--layers", default=2, show_default=True, help="Transformer layers (alternating sliding/full).")
+@click.option("--preset", type=click.Choice(["gpt-oss-20b", "gpt-oss-120b"]), default=None,
+              help="Released dimensions, config and shard names (written in chunks); only --layers/--seed apply.")
+@click.option("--layers", default=None, type=int,
+              help="Transformer layers (alternating sliding/full) [default: 2, or all of the preset's].")
 @click.option("--experts", default=4, show_default=True, help="MoE experts per layer.")
 @click.option("--experts-per-token", default=2, show_default=True)
 @click.option("--hidden", default=64, show_default=True, help="Hidden size (multiple of 32).")
@@ -19,9 +23,9 @@ from mlxclin.errors import MlxclinError
 @click.option("--shards", default=2, show_default=True, help="Number of safetensors shards (at least 2).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite OUT_DIR if it exists.")
-def command(out_dir, layers, experts, experts_per_token, hidden, intermediate, sliding_window, shards, seed, force):
+def command(out_dir, preset, layers, experts, experts_per_token, hidden, intermediate, sliding_window, shards, seed, force):
     """Write a tiny randomly initialised gpt-oss checkpoint (MXFP4 experts, sharded safetensors, real tokenizer)."""
-    from mlxclin.models.toy import ToyConfig, write_toy_checkpoint
+    from mlxclin.models.toy import ToyConfig, preset_config, write_toy_checkpoint
 
     if out_dir.exists() and any(out_dir.iterdir()):
         if not force:
@@ -31,6 +35,16 @@ def command(out_dir, layers, experts, experts_per_token, hidden, intermediate, s
         raise MlxclinError("--hidden and --intermediate must be multiples of 32 (the MXFP4 block size)")
     if experts_per_token > experts:
         raise MlxclinError("--experts-per-token cannot exceed --experts")
+    if layers is not None and layers < 1:
+        raise MlxclinError(f"--layers must be at least 1, got {layers}")
+    if preset:
+        cfg = preset_config(preset, layers, seed)
+        write_toy_checkpoint(out_dir, cfg, progress=True)
+        size = sum(f.stat().st_size for f in out_dir.iterdir()) / 1e9
+        click.echo(f"wrote random {preset} checkpoint ({cfg.layers} layers, released dimensions) to {out_dir} "
+                   f"({size:.2f} GB)")
+        return
+    layers = layers or 2
     cfg = ToyConfig(layers=layers, experts=experts, experts_per_token=experts_per_token, hidden=hidden,
                     intermediate=intermediate, sliding_window=sliding_window, shards=shards, seed=seed)
     write_toy_checkpoint(out_dir, cfg)
