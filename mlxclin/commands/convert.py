@@ -27,6 +27,6 @@ def command(hf_path, mlx_path, recipe, group_size, dtype, max_shard_gb, force, v
     if verify:
         from mlxclin.models.verify import print_report, verify_conversion
 
-        report = verify_conversion(hf_path, r.path, recipe)
+        report = verify_conversion(hf_path, r.path, recipe, progress=True)
         print_report(report)
         report.raise_if_failed()
