@@ -76,7 +76,7 @@ def apply_recipe(model, config: dict, recipe: str, dtype_name: str, group_size: 
 def default_dtype() -> tuple:
     """(dtype of the non-expert weights and thus of the activations, why). Off Metal and CUDA, MLX's CPU quantized
     kernels are ~7-14x slower with bfloat16 activations than float32 (gather_qmm, 32 experts of 2880x5760, one
-    token x 4 experts: mxfp4 514 vs 36 ms, affine 4-bit 872 vs 120 ms, measured with mlx 0.31 on this project's
+    token x 4 experts: mxfp4 514 vs 36 ms, affine 4-bit 872 vs 120 ms, measured with mlx 0.32 on this project's
     CI CPU), so float32 is the default there even though dense weights take twice the space."""
     import mlx.core as mx
 
