@@ -194,3 +194,18 @@ def test_rows_the_protocol_drops_are_counted_in_metrics(tmp_path, write_csv, run
     assert "dropped 1 row(s)" in result.stderr
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["n_items"] == 1 and sum(metrics["dropped_rows"][""].values()) == 1
+
+
+@pytest.mark.slow
+def test_memory_preflight_picks_auto_batch_and_refuses_what_cannot_fit(toy_mlx_dir, tiny_eurorad_csv, tmp_path,
+                                                                         run_mlxclin):
+    args = ("eval", "--task", "eurorad", "--model", toy_mlx_dir, "--data", tiny_eurorad_csv, "--runs", 1, "--quiet")
+    auto = run_mlxclin(*args, "--batch-size", "auto", "--max-tokens", 4, "--out", tmp_path / "auto")
+    assert auto.exit_code == 0, auto.stderr
+    assert "--batch-size auto: 4" in auto.stderr   # 4 requests, a tiny model: all of them fit at once
+    assert "eval estimate (batch 4," in auto.stderr and "available" in auto.stderr
+    config = json.loads((tmp_path / "auto" / "config.json").read_text())
+    assert config["batch_size"] == "auto" and config["batch_size_used"] == 4
+    huge = run_mlxclin(*args, "--max-tokens", 10**9, "--batch-size", 8, "--out", tmp_path / "huge")
+    assert_one_line_error(huge, "exceeds the", "lower --batch-size or --max-tokens")
+    assert not (tmp_path / "huge" / "samples.jsonl").exists()

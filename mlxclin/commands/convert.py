@@ -15,24 +15,28 @@ from mlxclin.models.family_convert import FAMILY_RECIPES
 @click.option("--group-size", type=int, default=None,
               help="Affine group size of q4/q8/mxfp4-q8: 32, 64 (default) or 128; 32 lets gpt-oss experts split "
                    "2 ways under --shard tensor.")
-@click.option("--dtype", default=None, help="dtype of non-quantized weights (bfloat16, float16, float32).")
+@click.option("--dtype", default=None,
+              help="dtype of non-quantized weights and activations (default bfloat16 with Metal/CUDA, float32 on CPU).")
+@click.option("--max-shard-gb", type=float, default=5.0, show_default=True, help="gpt-oss: largest output file.")
 @click.option("--force", is_flag=True, help="Overwrite --mlx-path if it exists.")
 @click.option("--verify", is_flag=True, help="Compare logits against an independent reference afterwards.")
-def command(hf_path, mlx_path, recipe, group_size, dtype, force, verify):
+def command(hf_path, mlx_path, recipe, group_size, dtype, max_shard_gb, force, verify):
     """Convert a gpt-oss, Qwen3.5 or Gemma 4 checkpoint to MLX."""
     from mlxclin.models.convert import convert
 
-    if _convert_family(hf_path, mlx_path, recipe, group_size, dtype, force, verify):  # issue 14 dispatch
+    if _convert_family(hf_path, mlx_path, recipe, group_size, dtype, force, verify):  # Qwen3.5 / Gemma 4
         return
     recipe = recipe or "mxfp4"
 
-    r = convert(hf_path, mlx_path, recipe=recipe, group_size=group_size, dtype=dtype, force=force)
+    r = convert(hf_path, mlx_path, recipe=recipe, group_size=group_size, dtype=dtype, force=force,
+                max_shard_gb=max_shard_gb)
     click.echo(f"converted {hf_path} -> {r.path} [recipe {r.recipe}, {r.dtype}]: {r.size_bytes / 1e9:.3f} GB on disk, "
                f"{r.bits_per_weight:.3f} bits per weight, peak memory {r.peak_memory_gb:.2f} GB, {r.seconds:.1f} s")
+    click.echo(f"dtype: {r.dtype_note}")
     if verify:
         from mlxclin.models.verify import print_report, verify_conversion
 
-        report = verify_conversion(hf_path, r.path, recipe)
+        report = verify_conversion(hf_path, r.path, recipe, progress=True)
         print_report(report)
         report.raise_if_failed()
 

@@ -55,8 +55,21 @@ def collect() -> dict:
         info["harmony_vocab_offline"], info["harmony_vocab_path"] = False, None
     info["models"] = fit_table(info)
     info["family_models"] = family_fit_table(info)
+    info.update(compute_defaults())
     info["advice"] = advice(info)
     return info
+
+
+def compute_defaults() -> dict:
+    """The convert dtype (= activation dtype) this machine gets by default, and the memory budget the
+    fine-tuning / eval pre-flight compares its estimates with."""
+    from mlxclin.memory import memory_budget_gb
+    from mlxclin.models.convert import default_dtype
+
+    dtype, why = default_dtype()
+    budget, source = memory_budget_gb()
+    return {"default_dtype": dtype, "default_dtype_reason": why, "memory_budget_gb": budget,
+            "memory_budget_source": source}
 
 
 def _can_materialize() -> bool:
@@ -116,6 +129,9 @@ def command(as_json, hostfile):
     rows = [("OS", f"{info['os']} ({info['machine']})"), ("chip", info["chip"]), ("memory", mem),
             ("Metal", "yes" if info["metal"] else "no"), ("CUDA", "yes" if info["cuda"] else "no"),
             ("mlx / mlx-lm", f"{info['mlx']} / {info['mlx_lm']} (default device {info['default_device']})"),
+            ("dtype", f"convert --dtype default {info['default_dtype_reason']}"),
+            ("memory budget", f"{info['memory_budget_gb']} GB for fine-tuning/eval pre-flight "
+                              f"({info['memory_budget_source']})"),
             ("Harmony vocab", ("offline OK " + (info["harmony_vocab_path"] or "(from bpe-openai on first use)"))
              if info["harmony_vocab_offline"] else "NOT available offline")]
     for k, v in rows:

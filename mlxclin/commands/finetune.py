@@ -49,6 +49,8 @@ class TrainByDefault(click.Group):
 @click.option("--keys", default=None,
               help="Comma-separated module paths to adapt, e.g. self_attn.q_proj,mlp.experts.up_proj")
 @click.option("--num-layers", type=int, default=None, help="Adapt the last N blocks (-1: all).")
+@click.option("--no-expert-lora", is_flag=True, help="No adapters on the MoE experts (attention keys only).")
+@click.option("--skip-memory-check", is_flag=True, help="Train even when the memory estimate exceeds the machine.")
 @click.option("--lr", type=float, default=None, help="Peak learning rate.")
 @click.option("--weight-decay", type=float, default=None)
 @click.option("--optimizer", type=click.Choice(["adamw", "adam"]), default=None)
@@ -77,7 +79,8 @@ class TrainByDefault(click.Group):
               help="Reasoning effort for --eval-after (default: the one the data was prepared with).")
 @click.pass_context
 def command(ctx, model_path, data_dir, out_dir, config_file, resume, stop_after_step, no_progress, eval_after,
-            eval_data, eval_limit, eval_runs, eval_temperature, eval_max_tokens, effort, **overrides):
+            eval_data, eval_limit, eval_runs, eval_temperature, eval_max_tokens, effort, no_expert_lora,
+            skip_memory_check, **overrides):
     """Train LoRA adapters (attention and MoE experts) on prepared examples; or run a subcommand."""
     if ctx.invoked_subcommand is not None:
         if model_path or data_dir or out_dir:
@@ -96,10 +99,15 @@ def command(ctx, model_path, data_dir, out_dir, config_file, resume, stop_after_
     config = load_config(config_file, values)
     if overrides.get("epochs") is not None:
         config.iters = None   # --epochs wins over an `iters` in the recipe file
+    if no_expert_lora:
+        from mlxclin.finetune.lora import module_kind
+
+        config.keys = [k for k in config.keys if module_kind("." + k) != "experts"]
+        config.validate()
     from mlxclin.distributed import world
 
     result = train(model_path, data_dir, out_dir, config, resume=resume, stop_after_step=stop_after_step,
-                   echo=click.echo, progress=not no_progress)
+                   echo=click.echo, progress=not no_progress, memory_check=not skip_memory_check)
     if not world().is_main:   # a data-parallel launch: rank 0 reports and evaluates
         return
     click.echo(f"adapters -> {result.out} (step {result.steps}; train loss "

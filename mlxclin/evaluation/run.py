@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from mlxclin.errors import MlxclinError
 from mlxclin.evaluation.rundir import METRICS, PERF, SAMPLES, RunDir, write_json
 from mlxclin.evaluation.scoring import build_requests, compute_metrics
 from mlxclin.evaluation.setup import live_backend, load_inputs, replay_backend, run_config
@@ -75,7 +76,7 @@ def evaluate(spec: EvalSpec, echo=None) -> EvalResult:
         if resumed:
             echo(f"resuming {run_dir.path}: {len(requests) - len(todo)} of {len(requests)} requests done"
                  + (f", {dropped} failed ones asked again" if dropped else ""))
-        written = _generate(spec, inputs, config, run_dir, todo, len(requests)) if todo else 0
+        written = _generate(spec, inputs, config, run_dir, todo, len(requests), echo) if todo else 0
         stored = None if written else stored_results(run_dir)
         metrics, perf = stored or write_results(inputs.task, inputs.items, config, run_dir)
     finally:
@@ -90,15 +91,18 @@ def all_requests(spec: EvalSpec, inputs, config: dict) -> list:
                                     temperature=spec.temperature, top_p=spec.top_p, max_tokens=spec.max_tokens)]
 
 
-def _generate(spec: EvalSpec, inputs, config: dict, run_dir: RunDir, todo: list, total: int) -> int:
+def _generate(spec: EvalSpec, inputs, config: dict, run_dir: RunDir, todo: list, total: int, echo) -> int:
     from mlxclin.device import device_info
     from mlxclin.evaluation.engine import Progress, run_requests
 
     if spec.backend == "replay":
         backend = replay_backend(inputs, config["replay_columns"])
     else:
+        if spec.backend == "mlx":
+            spec = replace(spec, batch_size=memory_preflight(spec, todo, echo))
         backend = live_backend(spec, config)
-        write_json(run_dir.file("config.json"), {**run_dir.read_config(), "device": device_info()})
+        write_json(run_dir.file("config.json"), {**run_dir.read_config(), "device": device_info(),
+                                                 "batch_size_used": spec.batch_size})
     progress = Progress(total, total - len(todo), f"{inputs.task.name} {config['model']}",
                          enabled=not spec.quiet and spec.backend != "replay")
     try:
@@ -106,6 +110,33 @@ def _generate(spec: EvalSpec, inputs, config: dict, run_dir: RunDir, todo: list,
     finally:
         progress.close()
         backend.close()
+
+
+def memory_preflight(spec: EvalSpec, todo: list, echo) -> int:
+    """The batch size to run (`auto`: the largest that fits), after one line comparing the memory estimate (weights
+    + KV cache at that batch and max tokens) with the machine's budget; refused in one line when it does not fit."""
+    from mlxclin.memory import check_fits, estimate_eval_memory, pick_batch_size
+
+    # prompt length from characters (about 3 per token in clinical English) plus the chat format's overhead: the
+    # tokenizer is not loaded yet, and the estimate only needs the order of magnitude
+    prompt_tokens = max(sum(len(m["content"]) for m in r.messages) for r in todo) // 3 + 128
+    from mlxclin.models.checkpoint import read_config
+
+    model_type = read_config(Path(spec.model)).get("model_type")
+    skipped = ("with --shard tensor each rank holds a slice of the weights" if spec.shard is not None else
+               f"mlxclin estimates gpt-oss only (this is {model_type})" if model_type != "gpt_oss" else None)
+    if skipped:
+        if spec.batch_size == "auto":
+            raise MlxclinError(f"--batch-size auto needs the memory estimate, and {skipped}; give a number")
+        echo(f"memory pre-flight skipped: {skipped}")
+        return spec.batch_size
+    batch = spec.batch_size
+    if batch == "auto":
+        batch = pick_batch_size(spec.model, spec.max_tokens, prompt_tokens, max_batch=min(64, len(todo)))
+        echo(f"--batch-size auto: {batch}")
+    echo(check_fits(estimate_eval_memory(spec.model, batch, spec.max_tokens, prompt_tokens),
+                    "lower --batch-size or --max-tokens, or convert with a smaller recipe (q4)"))
+    return batch
 
 
 def stored_results(run_dir: RunDir):

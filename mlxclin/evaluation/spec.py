@@ -43,7 +43,7 @@ class EvalSpec:
     temperature: float = 1.0                # gpt-oss's recommended sampling
     top_p: float = 1.0
     max_tokens: int = 4096                  # room for high-effort reasoning
-    batch_size: int = 1
+    batch_size: int = 1                     # or "auto": the largest that fits in memory
     concurrency: int = 4
     retry_unparsed: int = 0
     ids: Optional[str] = None
@@ -151,6 +151,8 @@ def _check(name: str, value, origin: str):
                 raise MlxclinError(f"{origin}: unknown effort {unknown[0]!r}; choose from {', '.join(EFFORTS)}")
             return list(dict.fromkeys(items))
         return list(items)
+    if name == "batch_size" and value == "auto":
+        return value   # the largest batch whose memory estimate fits (mlxclin.memory.pick_batch_size)
     if kind in ("int", "float"):
         return _number(kind, value, bounds, bad, name)
     if not isinstance(value, str):

@@ -241,9 +241,22 @@ def _interruptible(out: Path, bar):
         raise Interrupted(f"training interrupted; {where}; continue with --resume") from None
 
 
+def memory_preflight(model_path, config: TrainConfig, train_set: list, budget_gb: Optional[float] = None) -> str:
+    """The fine-tuning memory estimate against the machine (or budget_gb): a line to print, or MlxclinError with
+    advice when it does not fit. Runs before the model is loaded."""
+    from mlxclin.memory import check_fits, estimate_finetune_memory, finetune_advice
+
+    longest = max((len(e.ids) for e in train_set), default=1)
+    most_trained = max((e.trained for e in train_set), default=1)
+    estimate = estimate_finetune_memory(model_path, config, longest, most_trained)
+    return check_fits(estimate, finetune_advice(config), budget_gb)
+
+
 def train(model_path, data_dir, out, config: TrainConfig, resume: bool = False,
-          stop_after_step: Optional[int] = None, echo: Callable = print, progress: bool = True) -> TrainResult:
-    """Train LoRA adapters; returns when `total steps` (or `stop_after_step`, as if interrupted) are done."""
+          stop_after_step: Optional[int] = None, echo: Callable = print, progress: bool = True,
+          memory_check: bool = True, memory_budget_gb: Optional[float] = None) -> TrainResult:
+    """Train LoRA adapters; returns when `total steps` (or `stop_after_step`, as if interrupted) are done.
+    memory_check: estimate memory first and refuse (before loading) a configuration that does not fit."""
     import mlx.core as mx
     import mlx.nn as nn
     from tqdm import tqdm
@@ -271,6 +284,8 @@ def train(model_path, data_dir, out, config: TrainConfig, resume: bool = False,
 
     order = StepOrder(len(train_set), config.batch_size * config.grad_accum, config.seed)
     total_steps = config.iters or config.epochs * order.steps_per_epoch
+    if memory_check:
+        echo(memory_preflight(model_path, config, train_set, memory_budget_gb))
     model, _, _ = load(model_path)
     apply_lora(model, config, seed=config.seed)
     report = parameter_report(model)

@@ -38,6 +38,15 @@ def read_config(path: Path) -> dict:
         raise MlxclinError(f"{cfg_file} is not valid JSON: {e}") from e
 
 
+def safetensors_header(file: Path) -> dict:
+    """name -> {"dtype", "shape", "data_offsets"} from a safetensors file's header, without reading any data."""
+    with open(file, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+    header.pop("__metadata__", None)
+    return header
+
+
 def check_safetensors(file: Path) -> None:
     """The header parses and the file is as long as the header says (catches truncated downloads)."""
     size = file.stat().st_size

@@ -1,7 +1,9 @@
 """`convert --verify`: the converted model's logits against an independent reference.
 
-Reference: transformers' GptOssForCausalLM on CPU torch in float32 (it unpacks MXFP4 itself), run on the source
-checkpoint; without torch, the source loaded by MLX and dequantized to float32 (same arithmetic family, so weaker).
+Reference: transformers' gpt-oss decoder layers on CPU torch in float32 (MXFP4 unpacked by transformers' own
+code), built one layer at a time from the source checkpoint next to the converted model's same layer, so memory
+holds about a layer or two in float32 plus the head (verify_layers); without torch, the source loaded by MLX and
+dequantized to float32 (same arithmetic family, so weaker; whole model, not bounded).
 For each fixed prompt we report max |delta logit| over every position and the whole vocabulary, top-1 agreement
 and the mean KL(reference || converted). Prompts include one longer than the sliding window and long enough that
 the YaRN low-frequency components rotate visibly, which is where an uncorrected mlx-lm gpt-oss diverges.
@@ -59,6 +61,8 @@ class VerifyReport:
     max_abs_threshold: Optional[float]
     top1_threshold: float
     kl_threshold: Optional[float]
+    layerwise: bool = False
+    coverage: str = ""
     prompts: list = field(default_factory=list)
 
     def failures(self) -> list:
@@ -107,24 +111,6 @@ def mlx_logits(model, ids: list) -> np.ndarray:
     return np.array(out)
 
 
-def transformers_reference(src: Path):
-    """A callable ids -> logits from transformers on CPU torch, or None when torch/transformers are missing."""
-    try:
-        import torch
-        from transformers import GptOssForCausalLM, Mxfp4Config
-    except ImportError:
-        return None
-    model = GptOssForCausalLM.from_pretrained(src, dtype=torch.float32,
-                                              quantization_config=Mxfp4Config(dequantize=True))
-    model.eval()
-
-    def run(ids):
-        with torch.no_grad():
-            return model(torch.tensor([ids])).logits[0].float().numpy()
-
-    return run
-
-
 def mlx_reference(src: Path):
     """Fallback reference: the source through MLX (with the YaRN fix), dequantized to float32."""
     import mlx.core as mx
@@ -139,29 +125,52 @@ def mlx_reference(src: Path):
     return lambda ids: mlx_logits(model, ids)
 
 
-def verify_conversion(hf_path, mlx_path, recipe: str, reference: str = "auto", fix_rope: bool = True) -> VerifyReport:
-    """Run PROMPTS through the converted model and the reference. fix_rope=False shows what plain mlx-lm gives."""
+def _torch_available() -> bool:
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def verify_conversion(hf_path, mlx_path, recipe: str, reference: str = "auto", fix_rope: bool = True,
+                      progress: bool = False) -> VerifyReport:
+    """Run PROMPTS through the converted model and the reference. fix_rope=False shows what plain mlx-lm gives.
+
+    With torch: layer by layer against transformers' decoder layers (bounded memory, see verify_layers).
+    Without: the whole source model through MLX, dequantized to float32 (needs the model twice in float32)."""
     import mlx.core as mx
     from mlx_lm.utils import load_model
 
     from mlxclin.models import gpt_oss
-    from mlxclin.models.checkpoint import resolve_source
+    from mlxclin.models.checkpoint import read_config, resolve_source
     from mlxclin.models.convert import cast_floats
 
     src = resolve_source(str(hf_path))
-    ref = transformers_reference(src) if reference in ("auto", "transformers") else None
-    if ref is None and reference == "transformers":
+    layers = read_config(src).get("num_hidden_layers")
+    use_torch = reference in ("auto", "transformers") and _torch_available()
+    if reference == "transformers" and not use_torch:
         raise MlxclinError("reference 'transformers' needs torch and transformers (pip install torch transformers)")
-    ref_name = "transformers (CPU torch, float32)" if ref is not None else "mlx (source dequantized to float32)"
-    ref = ref or mlx_reference(src)
-    if fix_rope:
-        model, _, _ = gpt_oss.load(mlx_path)
+    prompts = prompt_token_ids()
+    if use_torch:
+        from mlxclin.models.verify_layers import layerwise_logits
+
+        pairs = layerwise_logits(src, mlx_path, prompts, fix_rope=fix_rope, progress=progress)
+        report = VerifyReport(recipe, "transformers (CPU torch, float32)", *THRESHOLDS[recipe], layerwise=True,
+                              coverage=f"all {layers} layers one at a time, embedding, final norm and head")
     else:
-        model, _ = load_model(Path(mlx_path), get_model_classes=gpt_oss.model_classes)
-    cast_floats(model, mx.float32)
-    report = VerifyReport(recipe, ref_name, *THRESHOLDS[recipe])
-    for name, ids in prompt_token_ids().items():
-        diff, agree, kl = compare_logits(ref(ids), mlx_logits(model, ids))
+        ref = mlx_reference(src)
+        if fix_rope:
+            model, _, _ = gpt_oss.load(mlx_path)
+        else:
+            model, _ = load_model(Path(mlx_path), get_model_classes=gpt_oss.model_classes)
+        cast_floats(model, mx.float32)
+        pairs = {name: (ref(ids), mlx_logits(model, ids)) for name, ids in prompts.items()}
+        report = VerifyReport(recipe, "mlx (source dequantized to float32)", *THRESHOLDS[recipe], layerwise=False,
+                              coverage=f"all {layers} layers, whole model in float32 twice (no torch)")
+    for name, ids in prompts.items():
+        diff, agree, kl = compare_logits(*pairs[name])
         report.prompts.append(PromptResult(name, len(ids), diff, agree, kl))
     return report
 
@@ -175,6 +184,7 @@ def print_report(report: VerifyReport) -> None:
     if report.kl_threshold is not None:
         limits.append(f"KL <= {report.kl_threshold}")
     click.echo(f"verify [{report.recipe}] against {report.reference}: limits {', '.join(limits)}")
+    click.echo(f"  covered: {report.coverage}")
     for p in report.prompts:
         click.echo(f"  {p.name:<6} {p.tokens:>5} tokens  max |dlogit| {p.max_abs_diff:9.3g}  "
                    f"top-1 {p.top1_agreement:6.1%}  KL {p.mean_kl:9.3g}")
