@@ -13,6 +13,7 @@ keep at most the window) + the transient of one prefill chunk (attention scores,
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -40,6 +41,8 @@ class ModelShape:
     sliding_layers: int
     weight_bytes: int          # in memory after mlxclin's loader (dense bf16 experts upcast off Metal)
     activation_bytes: int      # bytes per activation element (the dtype of the non-quantized weights)
+    full_layers: int = -1      # layers whose KV grows with the context (-1: every non-sliding layer)
+    linears: dict = field(default_factory=dict)   # "self_attn.q_proj" -> [(layer, in, out, experts)], from headers
 
 
 def _metal() -> bool:
@@ -62,24 +65,52 @@ def _weight_bytes(path: Path) -> int:
     return total
 
 
+def _linears(path: Path, quantization: dict) -> dict:
+    """Every linear (or stacked-expert) weight of the decoder layers, from the safetensors headers:
+    {module key: [(layer, in, out, experts)]}. Packed quantized weights get their input width from the scales."""
+    from mlxclin.models.checkpoint import safetensors_header
+
+    found = {}
+    for shard in sorted(path.glob("*.safetensors")):
+        header = safetensors_header(shard)
+        for name, t in header.items():
+            m = re.search(r"layers\.(\d+)\.(.+)\.weight$", name)
+            if not m or len(t["shape"]) not in (2, 3):
+                continue
+            n_out, n_in = t["shape"][-2:]
+            scales = header.get(name[:-len("weight")] + "scales")
+            if scales is not None:
+                own = quantization.get(name[:-len(".weight")], {})
+                n_in = scales["shape"][-1] * (own.get("group_size") or quantization.get("group_size", 64))
+            experts = t["shape"][0] if len(t["shape"]) == 3 else 1
+            found.setdefault(m.group(2), []).append((int(m.group(1)), n_in, n_out, experts))
+    return found
+
+
 def model_shape(model_path) -> ModelShape:
-    """Dimensions and in-memory weight size of an MLX (or HF) gpt-oss folder, from config.json and headers."""
+    """Dimensions and in-memory weight size of an MLX (or HF) model folder, from config.json and headers.
+    Qwen3.5 / Gemma 4 keep their text model's settings under text_config; their linear-attention layers hold a
+    fixed-size state instead of a KV cache (not counted)."""
     path = Path(model_path)
     try:
         c = json.loads((path / "config.json").read_text())
     except (OSError, json.JSONDecodeError) as e:
         raise MlxclinError(f"{path}: cannot read config.json for the memory estimate ({e})") from None
+    t = c.get("text_config") or c
     try:
-        types = c.get("layer_types") or []
+        types = t.get("layer_types") or []
+        experts = t.get("num_local_experts", t.get("num_experts", 0))
         return ModelShape(
-            hidden=c["hidden_size"], layers=c["num_hidden_layers"], experts=c.get("num_local_experts", 0),
-            experts_per_token=c.get("num_experts_per_tok", c.get("experts_per_token", 0)),
-            intermediate=c["intermediate_size"], heads=c["num_attention_heads"],
-            kv_heads=c.get("num_key_value_heads", c["num_attention_heads"]),
-            head_dim=c.get("head_dim", c["hidden_size"] // c["num_attention_heads"]), vocab=c["vocab_size"],
-            sliding_window=c.get("sliding_window"), sliding_layers=sum(t == "sliding_attention" for t in types),
-            weight_bytes=_weight_bytes(path),
-            activation_bytes=DTYPE_BYTES.get(c.get("torch_dtype") or c.get("dtype") or "bfloat16", 2))
+            hidden=t["hidden_size"], layers=t["num_hidden_layers"], experts=experts,
+            experts_per_token=t.get("num_experts_per_tok", t.get("experts_per_token", 0)),
+            intermediate=t["moe_intermediate_size"] if experts and "moe_intermediate_size" in t
+            else t["intermediate_size"], heads=t["num_attention_heads"],
+            kv_heads=t.get("num_key_value_heads", t["num_attention_heads"]),
+            head_dim=t.get("head_dim", t["hidden_size"] // t["num_attention_heads"]), vocab=t["vocab_size"],
+            sliding_window=t.get("sliding_window"), sliding_layers=sum(x == "sliding_attention" for x in types),
+            full_layers=sum(x == "full_attention" for x in types) if "linear_attention" in types else -1,
+            weight_bytes=_weight_bytes(path), linears=_linears(path, c.get("quantization") or {}),
+            activation_bytes=DTYPE_BYTES.get(c.get("torch_dtype") or t.get("dtype") or "bfloat16", 2))
     except KeyError as e:
         raise MlxclinError(f"{path}/config.json lacks {e.args[0]!r}, needed for the memory estimate") from None
 
@@ -126,20 +157,23 @@ def _wired_limit_gb() -> Optional[float]:
 
 
 def lora_parameters(shape: ModelShape, keys, rank: int, num_layers: int) -> int:
-    """Trainable LoRA parameters: rank x (in + out) per adapted linear, per expert for expert projections."""
+    """Trainable LoRA parameters: rank x (in + out) per adapted linear, per expert for expert projections.
+    gpt-oss's keys from its config; other families' from the weights found in the checkpoint's headers."""
     H, D = shape.hidden, shape.head_dim
     dims = {"self_attn.q_proj": (H, shape.heads * D), "self_attn.k_proj": (H, shape.kv_heads * D),
             "self_attn.v_proj": (H, shape.kv_heads * D), "self_attn.o_proj": (shape.heads * D, H),
             "mlp.router": (H, shape.experts), "mlp.experts.gate_proj": (H, shape.intermediate),
             "mlp.experts.up_proj": (H, shape.intermediate), "mlp.experts.down_proj": (shape.intermediate, H)}
-    per_layer = 0
-    for key in keys:
-        if key not in dims:
-            raise MlxclinError(f"memory estimate: no shape known for LoRA key {key!r}")
-        n_in, n_out = dims[key]
-        per_layer += rank * (n_in + n_out) * (shape.experts if ".experts." in key else 1)
     layers = shape.layers if num_layers < 0 else min(num_layers, shape.layers)
-    return per_layer * layers
+    if all(key in dims for key in keys):
+        per_layer = sum(rank * sum(dims[key]) * (shape.experts if ".experts." in key else 1) for key in keys)
+        return per_layer * layers
+    unknown = [key for key in keys if key not in shape.linears]
+    if unknown:
+        raise MlxclinError(f"memory estimate: no weight found for LoRA key {unknown[0]!r}")
+    first = shape.layers - layers     # mlx-lm adapts the last num_layers blocks
+    return sum(rank * (n_in + n_out) * experts for key in keys
+               for layer, n_in, n_out, experts in shape.linears[key] if layer >= first)
 
 
 def estimate_finetune_memory(model_path, config, longest_example: int,
@@ -167,7 +201,7 @@ def finetune_advice(config) -> str:
     tips = []
     if config.rank > 8:
         tips.append(f"a smaller --rank (now {config.rank})")
-    if any(".experts." in k for k in config.keys):
+    if any(".experts." in k or ".switch_mlp." in k for k in config.keys):
         tips.append("--no-expert-lora (adapters on attention only)")
     tips.append("--num-layers N (adapt only the last N blocks)")
     if config.batch_size > 1:
@@ -197,7 +231,7 @@ def kv_cache_bytes(s: ModelShape, batch_size: int, context: int) -> int:
     """K and V for every layer; sliding-window layers hold at most the window (mlx-lm's RotatingKVCache)."""
     per_token_layer = 2 * s.kv_heads * s.head_dim * s.activation_bytes
     window = min(context, s.sliding_window or context)
-    full_layers = s.layers - s.sliding_layers
+    full_layers = s.full_layers if s.full_layers >= 0 else s.layers - s.sliding_layers
     return batch_size * per_token_layer * (full_layers * context + s.sliding_layers * window)
 
 

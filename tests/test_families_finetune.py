@@ -72,6 +72,10 @@ def test_qwen_moe_finetuning_learns_with_expert_and_attention_lora(run_mlxclin, 
         report["experts"]["keys"])
     assert {"self_attn.q_proj", "linear_attn.in_proj_qkv"} <= set(report["attention"]["keys"])
     assert "trainable parameters by module type" in trained.stdout
+    from mlxclin.memory import lora_parameters, model_shape   # the pre-flight counts what is trained (from headers)
+    keys = json.loads((tmp_path / "ad" / "adapter_config.json").read_text())["lora_parameters"]["keys"]
+    assert lora_parameters(model_shape(qwen_moe_f32), keys, 8, -1) == json.loads(
+        (tmp_path / "ad" / "param_report.json").read_text())["trainable_parameters"]
 
     model, _ = mlx_lm_load(str(qwen_moe_f32), adapter_path=str(tmp_path / "ad"))  # plain mlx-lm, no mlxclin code
     assert any(".switch_mlp." in name and hasattr(m, "lora_a") for name, m in model.named_modules())

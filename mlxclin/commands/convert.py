@@ -17,21 +17,20 @@ from mlxclin.models.family_convert import FAMILY_RECIPES
                    "2 ways under --shard tensor.")
 @click.option("--dtype", default=None,
               help="dtype of non-quantized weights and activations (default bfloat16 with Metal/CUDA, float32 on CPU).")
-@click.option("--max-shard-gb", type=float, default=5.0, show_default=True, help="gpt-oss: largest output file.")
+@click.option("--max-shard-gb", type=float, default=5.0, show_default=True, help="Largest output file.")
 @click.option("--force", is_flag=True, help="Overwrite --mlx-path if it exists.")
 @click.option("--verify", is_flag=True, help="Compare logits against an independent reference afterwards.")
 def command(hf_path, mlx_path, recipe, group_size, dtype, max_shard_gb, force, verify):
     """Convert a gpt-oss, Qwen3.5 or Gemma 4 checkpoint to MLX."""
     from mlxclin.models.convert import convert
 
-    if _convert_family(hf_path, mlx_path, recipe, group_size, dtype, force, verify):  # Qwen3.5 / Gemma 4
+    if _convert_family(hf_path, mlx_path, recipe, group_size, dtype, force, verify, max_shard_gb):  # Qwen3.5 / Gemma 4
         return
     recipe = recipe or "mxfp4"
 
     r = convert(hf_path, mlx_path, recipe=recipe, group_size=group_size, dtype=dtype, force=force,
                 max_shard_gb=max_shard_gb)
-    click.echo(f"converted {hf_path} -> {r.path} [recipe {r.recipe}, {r.dtype}]: {r.size_bytes / 1e9:.3f} GB on disk, "
-               f"{r.bits_per_weight:.3f} bits per weight, peak memory {r.peak_memory_gb:.2f} GB, {r.seconds:.1f} s")
+    _print_result(hf_path, r)
     click.echo(f"dtype: {r.dtype_note}")
     if verify:
         from mlxclin.models.verify import print_report, verify_conversion
@@ -41,7 +40,7 @@ def command(hf_path, mlx_path, recipe, group_size, dtype, max_shard_gb, force, v
         report.raise_if_failed()
 
 
-def _convert_family(hf_path, mlx_path, recipe, group_size, dtype, force, verify) -> bool:
+def _convert_family(hf_path, mlx_path, recipe, group_size, dtype, force, verify, max_shard_gb) -> bool:
     """Qwen3.5 / Gemma 4 (models/family_convert.py); refuses unsupported model types. False for gpt-oss."""
     from mlxclin.errors import MlxclinError
     from mlxclin.models.checkpoint import resolve_source
@@ -52,9 +51,8 @@ def _convert_family(hf_path, mlx_path, recipe, group_size, dtype, force, verify)
         return False
     if dtype:
         raise MlxclinError("--dtype is for gpt-oss; for this family choose --recipe bf16 or f32")
-    r = convert_family(src, mlx_path, recipe or "bf16", group_size, force)
-    click.echo(f"converted {hf_path} -> {r.path} [recipe {r.recipe}, {r.dtype}]: {r.size_bytes / 1e9:.3f} GB on disk, "
-               f"{r.bits_per_weight:.3f} bits per weight, peak memory {r.peak_memory_gb:.2f} GB, {r.seconds:.1f} s")
+    r = convert_family(src, mlx_path, recipe or "bf16", group_size, force, max_shard_gb)
+    _print_result(hf_path, r)
     if verify:
         from mlxclin.models.family_verify import verify_family
         from mlxclin.models.verify import print_report
@@ -63,3 +61,8 @@ def _convert_family(hf_path, mlx_path, recipe, group_size, dtype, force, verify)
         print_report(report)
         report.raise_if_failed()
     return True
+
+
+def _print_result(hf_path, r) -> None:
+    click.echo(f"converted {hf_path} -> {r.path} [recipe {r.recipe}, {r.dtype}]: {r.size_bytes / 1e9:.3f} GB on disk, "
+               f"{r.bits_per_weight:.3f} bits per weight, peak memory {r.peak_memory_gb:.2f} GB, {r.seconds:.1f} s")

@@ -91,14 +91,16 @@ def _apply_family_recipe(model, config: dict, recipe: str, group_size: Optional[
     return model, config, dtype_name
 
 
-def convert_family(src: Path, mlx_path, recipe: str = "bf16", group_size: Optional[int] = None, force: bool = False):
+def convert_family(src: Path, mlx_path, recipe: str = "bf16", group_size: Optional[int] = None, force: bool = False,
+                   max_shard_gb: float = 5.0):
     """Convert a Qwen3.5 / Gemma 4 checkpoint folder; returns mlxclin.models.convert.ConvertResult."""
     import mlx.core as mx
-    from mlx_lm.utils import compute_bits_per_weight, load_model
+    from mlx.utils import tree_flatten
+    from mlx_lm.utils import compute_bits_per_weight, get_total_parameters, load_model
 
     from mlxclin.device import peak_memory_gb, reset_peak_memory
     from mlxclin.models.checkpoint import check_checkpoint, dir_size
-    from mlxclin.models.convert import ConvertResult, _save
+    from mlxclin.models.convert import ConvertResult, _module_plan, _save
 
     if recipe not in FAMILY_RECIPES:
         raise MlxclinError(f"recipe {recipe!r} is not offered for this model family; choose one of "
@@ -118,17 +120,21 @@ def convert_family(src: Path, mlx_path, recipe: str = "bf16", group_size: Option
         model, config = load_model(src, lazy=True, get_model_classes=_upcasting_classes)
     except ValueError as e:  # mlx-lm reports missing/extra parameters as ValueError
         raise MlxclinError(f"{src}: weights do not match a {model_type} model: {e}") from e
+    source = dict(tree_flatten(model.parameters()))   # lazy: each module is read when it is written
     model, config, dtype_name = _apply_family_recipe(model, config, recipe, group_size)
+    groups, quantized = _module_plan(model)
+    bpw, total_parameters = compute_bits_per_weight(model), get_total_parameters(model)
+    del model   # its lazy graph would keep every source array alive (same streamed writer as gpt-oss convert)
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        _save(model, config, src, tmp)
+        _save(groups, quantized, source, {}, getattr(mx, dtype_name), config, src, tmp, total_parameters,
+              int(max_shard_gb * (1 << 30)))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
-    bpw = compute_bits_per_weight(model)
     mx.clear_cache()
     return ConvertResult(out, recipe, dtype_name, dir_size(out), bpw, peak_memory_gb(), time.perf_counter() - t0)
