@@ -197,19 +197,30 @@ def _write_streamed(groups, quantized, source, src_quant, dtype, out: Path, max_
     return dict(sorted(weight_map.items()))
 
 
-def _save(groups, quantized, source, src_quant, dtype, config: dict, src: Path, out: Path, total_parameters: int,
-          max_shard_bytes: int) -> None:
+def save_streamed(groups, quantized, source, src_quant, dtype, config: dict, src: Path, out: Path,
+                  total_parameters: int, max_shard_bytes: int) -> None:
+    """Write the planned model to `out` through `out.partial`, so a failed or interrupted convert never leaves a
+    half-written folder where a model is expected (an existing `out` is replaced only at the end)."""
     from mlx_lm.utils import save_config
 
-    out.mkdir(parents=True)
-    total = sum(v.nbytes for _, attrs in groups for v in attrs.values())
-    weight_map = _write_streamed(groups, quantized, source, src_quant, dtype, out, max_shard_bytes)
-    index = {"metadata": {"total_size": total, "total_parameters": total_parameters}, "weight_map": weight_map}
-    (out / "model.safetensors.index.json").write_text(json.dumps(index, indent=2))
-    save_config(config, out / "config.json")
-    for f in TOKENIZER_FILES:
-        if (src / f).exists():
-            shutil.copyfile(src / f, out / f)
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir(parents=True)
+        total = sum(v.nbytes for _, attrs in groups for v in attrs.values())
+        weight_map = _write_streamed(groups, quantized, source, src_quant, dtype, tmp, max_shard_bytes)
+        index = {"metadata": {"total_size": total, "total_parameters": total_parameters}, "weight_map": weight_map}
+        (tmp / "model.safetensors.index.json").write_text(json.dumps(index, indent=2))
+        save_config(config, tmp / "config.json")
+        for f in TOKENIZER_FILES:
+            if (src / f).exists():
+                shutil.copyfile(src / f, tmp / f)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
 
 
 def convert(hf_path: str, mlx_path, recipe: str = "mxfp4", group_size: Optional[int] = None,
@@ -259,17 +270,8 @@ def convert(hf_path: str, mlx_path, recipe: str = "mxfp4", group_size: Optional[
     groups, quantized = _module_plan(model)
     bpw, total_parameters = compute_bits_per_weight(model), get_total_parameters(model)
     del model   # its lazy graph would keep every source array it touches alive once evaluated
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        _save(groups, quantized, source, src_quant, getattr(mx, dtype_name), config, src, tmp, total_parameters,
-              int(max_shard_gb * (1 << 30)))
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
+    save_streamed(groups, quantized, source, src_quant, getattr(mx, dtype_name), config, src, out, total_parameters,
+                  int(max_shard_gb * (1 << 30)))
     mx.clear_cache()
     return ConvertResult(out, recipe, dtype_name, dir_size(out), bpw, peak_memory_gb(), time.perf_counter() - t0,
                          dtype_note)

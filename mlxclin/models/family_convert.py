@@ -15,7 +15,6 @@ transformers to ~1e-5 and `bf16` rounds once, on the final weights.
 """
 
 import json
-import shutil
 import struct
 import time
 from pathlib import Path
@@ -100,7 +99,7 @@ def convert_family(src: Path, mlx_path, recipe: str = "bf16", group_size: Option
 
     from mlxclin.device import peak_memory_gb, reset_peak_memory
     from mlxclin.models.checkpoint import check_checkpoint, dir_size
-    from mlxclin.models.convert import ConvertResult, _module_plan, _save
+    from mlxclin.models.convert import ConvertResult, _module_plan, save_streamed
 
     if recipe not in FAMILY_RECIPES:
         raise MlxclinError(f"recipe {recipe!r} is not offered for this model family; choose one of "
@@ -125,16 +124,7 @@ def convert_family(src: Path, mlx_path, recipe: str = "bf16", group_size: Option
     groups, quantized = _module_plan(model)
     bpw, total_parameters = compute_bits_per_weight(model), get_total_parameters(model)
     del model   # its lazy graph would keep every source array alive (same streamed writer as gpt-oss convert)
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        _save(groups, quantized, source, {}, getattr(mx, dtype_name), config, src, tmp, total_parameters,
-              int(max_shard_gb * (1 << 30)))
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
+    save_streamed(groups, quantized, source, {}, getattr(mx, dtype_name), config, src, out, total_parameters,
+                  int(max_shard_gb * (1 << 30)))
     mx.clear_cache()
     return ConvertResult(out, recipe, dtype_name, dir_size(out), bpw, peak_memory_gb(), time.perf_counter() - t0)
