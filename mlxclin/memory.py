@@ -43,6 +43,7 @@ class ModelShape:
     activation_bytes: int      # bytes per activation element (the dtype of the non-quantized weights)
     full_layers: int = -1      # layers whose KV grows with the context (-1: every non-sliding layer)
     linears: dict = field(default_factory=dict)   # "self_attn.q_proj" -> [(layer, in, out, experts)], from headers
+    model_type: str = ""
 
 
 def _metal() -> bool:
@@ -51,40 +52,32 @@ def _metal() -> bool:
     return metal_available()
 
 
-def _weight_bytes(path: Path) -> int:
+def _scan_headers(path: Path, quantization: dict) -> tuple:
+    """One pass over the safetensors headers: (bytes in memory after mlxclin's loader, every linear or
+    stacked-expert weight of the decoder layers as {module key: [(layer, in, out, experts)]}). Packed quantized
+    weights get their input width from their scales."""
     from mlxclin.models.checkpoint import safetensors_header
 
-    total = 0
+    total, linears = 0, {}
     for shard in sorted(path.glob("*.safetensors")):
         header = safetensors_header(shard)
         for name, t in header.items():
             size = ITEM.get(t["dtype"], 4) * math.prod(t["shape"])
+            scales = header.get(name[:-len("weight")] + "scales") if name.endswith(".weight") else None
             dense_expert = ".experts." in name and name.endswith(".weight") and t["dtype"] in ("BF16", "F16") \
-                and name[:-len("weight")] + "scales" not in header
+                and scales is None
             total += size * (2 if dense_expert and not _metal() else 1)  # see gpt_oss.make_cpu_runnable
-    return total
-
-
-def _linears(path: Path, quantization: dict) -> dict:
-    """Every linear (or stacked-expert) weight of the decoder layers, from the safetensors headers:
-    {module key: [(layer, in, out, experts)]}. Packed quantized weights get their input width from the scales."""
-    from mlxclin.models.checkpoint import safetensors_header
-
-    found = {}
-    for shard in sorted(path.glob("*.safetensors")):
-        header = safetensors_header(shard)
-        for name, t in header.items():
             m = re.search(r"layers\.(\d+)\.(.+)\.weight$", name)
             if not m or len(t["shape"]) not in (2, 3):
                 continue
             n_out, n_in = t["shape"][-2:]
-            scales = header.get(name[:-len("weight")] + "scales")
             if scales is not None:
-                own = quantization.get(name[:-len(".weight")], {})
-                n_in = scales["shape"][-1] * (own.get("group_size") or quantization.get("group_size", 64))
+                own = quantization.get(name[:-len(".weight")])
+                group = (own if isinstance(own, dict) else {}).get("group_size") or quantization.get("group_size", 64)
+                n_in = scales["shape"][-1] * group
             experts = t["shape"][0] if len(t["shape"]) == 3 else 1
-            found.setdefault(m.group(2), []).append((int(m.group(1)), n_in, n_out, experts))
-    return found
+            linears.setdefault(m.group(2), []).append((int(m.group(1)), n_in, n_out, experts))
+    return total, linears
 
 
 def model_shape(model_path) -> ModelShape:
@@ -97,6 +90,7 @@ def model_shape(model_path) -> ModelShape:
     except (OSError, json.JSONDecodeError) as e:
         raise MlxclinError(f"{path}: cannot read config.json for the memory estimate ({e})") from None
     t = c.get("text_config") or c
+    weight_bytes, linears = _scan_headers(path, c.get("quantization") or {})
     try:
         types = t.get("layer_types") or []
         experts = t.get("num_local_experts", t.get("num_experts", 0))
@@ -109,7 +103,7 @@ def model_shape(model_path) -> ModelShape:
             head_dim=t.get("head_dim", t["hidden_size"] // t["num_attention_heads"]), vocab=t["vocab_size"],
             sliding_window=t.get("sliding_window"), sliding_layers=sum(x == "sliding_attention" for x in types),
             full_layers=sum(x == "full_attention" for x in types) if "linear_attention" in types else -1,
-            weight_bytes=_weight_bytes(path), linears=_linears(path, c.get("quantization") or {}),
+            weight_bytes=weight_bytes, linears=linears, model_type=c.get("model_type", ""),
             activation_bytes=DTYPE_BYTES.get(c.get("torch_dtype") or t.get("dtype") or "bfloat16", 2))
     except KeyError as e:
         raise MlxclinError(f"{path}/config.json lacks {e.args[0]!r}, needed for the memory estimate") from None
@@ -165,9 +159,11 @@ def lora_parameters(shape: ModelShape, keys, rank: int, num_layers: int) -> int:
             "mlp.router": (H, shape.experts), "mlp.experts.gate_proj": (H, shape.intermediate),
             "mlp.experts.up_proj": (H, shape.intermediate), "mlp.experts.down_proj": (shape.intermediate, H)}
     layers = shape.layers if num_layers < 0 else min(num_layers, shape.layers)
-    if all(key in dims for key in keys):
-        per_layer = sum(rank * sum(dims[key]) * (shape.experts if ".experts." in key else 1) for key in keys)
-        return per_layer * layers
+    if shape.model_type == "gpt_oss":   # its config says it all, also for an HF folder (MXFP4 *_blocks)
+        unknown = [key for key in keys if key not in dims]
+        if unknown:
+            raise MlxclinError(f"memory estimate: no shape known for LoRA key {unknown[0]!r}")
+        return layers * sum(rank * sum(dims[key]) * (shape.experts if ".experts." in key else 1) for key in keys)
     unknown = [key for key in keys if key not in shape.linears]
     if unknown:
         raise MlxclinError(f"memory estimate: no weight found for LoRA key {unknown[0]!r}")

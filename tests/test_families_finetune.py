@@ -30,6 +30,17 @@ def test_training_loss_uses_the_models_own_output_head(family, family_toy):
     assert mx.abs(lm_head(model)(hidden) - model(ids)).max().item() == 0.0
 
 
+def test_lora_estimate_counts_qwen_attention_from_the_weights(family_toy):
+    """Qwen3.5's q_proj carries an output gate (2 x heads x head_dim) and only every 4th layer has self-attention:
+    a gpt-oss-style count from config.json would get both wrong."""
+    from mlxclin.memory import lora_parameters, model_shape
+
+    shape = model_shape(family_toy("qwen3_5"))
+    assert shape.linears["self_attn.q_proj"] == [(3, 64, 2 * 4 * 32, 1)]
+    assert lora_parameters(shape, ["self_attn.q_proj"], 8, -1) == 8 * (64 + 256)
+    assert lora_parameters(shape, ["linear_attn.out_proj"], 8, 1) == 0     # the last block is full attention
+
+
 def test_prepare_renders_think_targets(run_mlxclin, qwen_moe_f32, finetune_jsonl, short_prompt_file, tmp_path):
     from mlx_lm.utils import load_tokenizer
 
