@@ -3,8 +3,9 @@
 import os
 from pathlib import Path
 
-# configs/ is data, not code: it sits beside the package in a checkout (`pip install -e .`).
-CONFIGS_DIR = Path(os.environ.get("MLXCLIN_CONFIGS", Path(__file__).resolve().parent.parent / "configs"))
+# mlxclin/configs/ is package data (prompts, recipes, baselines, prices): it travels inside a wheel, so an installed
+# mlxclin evaluates without a checkout. MLXCLIN_CONFIGS points at another copy (e.g. edited prompts).
+CONFIGS_DIR = Path(os.environ.get("MLXCLIN_CONFIGS", Path(__file__).resolve().parent / "configs"))
 
 
 def cache_dir() -> Path:

@@ -1,4 +1,4 @@
-"""Prompt templates: text files under configs/prompts/, replaceable with --prompt-file.
+"""Prompt templates: text files under mlxclin/configs/prompts/, replaceable with --prompt-file.
 
 File format (so any paper version's exact wording can be dropped in):
 
@@ -42,7 +42,7 @@ class PromptTemplate:
 
 
 def load_prompt(name_or_path) -> PromptTemplate:
-    """A prompt by file path, or by name from configs/prompts/<name>.txt."""
+    """A prompt by file path, or by name from mlxclin/configs/prompts/<name>.txt."""
     path = Path(name_or_path)
     if not path.suffix and not path.exists():
         path = config_file("prompts", f"{name_or_path}.txt")

@@ -1,4 +1,4 @@
-"""Write configs/baselines/published_cells.json: the paper's published cells that `mlxclin reproduce` checks.
+"""Write mlxclin/configs/baselines/published_cells.json: the paper's published cells that `mlxclin reproduce` checks.
 
     python scripts/published_cells.py ../shared/data/clinical/published/paper_cells.json
 
@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mlxclin.data import SOURCES  # noqa: E402
 
-OUT = Path(__file__).resolve().parents[1] / "configs" / "baselines" / "published_cells.json"
+OUT = Path(__file__).resolve().parents[1] / "mlxclin" / "configs" / "baselines" / "published_cells.json"
 NOT_CHECKABLE = {"error_category_pct": "category labels come from the authors' LLM-judge output, not predictions",
                  "memory_gb": "a memory estimate from parameter counts, not from predictions"}
 KEEP = ("id", "table", "task", "model", "model_id", "group", "group_type", "subset", "effort", "metric", "printed",

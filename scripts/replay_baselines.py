@@ -1,6 +1,6 @@
 """Replay every released prediction column group of the benchmark data and write the results as reference rows.
 
-    python scripts/replay_baselines.py --data ../shared/data/clinical [--out configs/baselines/paper_replay.json]
+    python scripts/replay_baselines.py --data ../shared/data/clinical [--out mlxclin/configs/baselines/paper_replay.json]
 
 Each group of run columns (`gpt-5-0807-M1..M3`, `oss-20b (H) v1..v3`, ...) goes through `mlxclin eval --backend
 replay`, exactly as a user would run it; the metrics become `kind = "measured"` entries (labelled as replays,
@@ -79,7 +79,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="folder with the released benchmark files")
     parser.add_argument("--out", type=Path,
-                        default=Path(__file__).resolve().parents[1] / "configs" / "baselines" / "paper_replay.json")
+                        default=Path(__file__).resolve().parents[1] / "mlxclin" / "configs" / "baselines" / "paper_replay.json")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         entries = build_entries(args.data, Path(tmp))

@@ -1,4 +1,4 @@
-"""The fine-tuning recipe: the paper's defaults from configs/finetune, CLI overrides, strict validation; and the
+"""The fine-tuning recipe: the paper's defaults from mlxclin/configs/finetune, CLI overrides, strict validation; and the
 `mlxclin eval` call that --eval-after makes."""
 
 import json

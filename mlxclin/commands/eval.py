@@ -80,7 +80,7 @@ def _print_summary(metrics: dict, family: str = "") -> None:
 @click.option("--protocol", default=None,
               help="Scoring rules: mlxclin (default) or paper (the study's scripts); see README, 'Reproducing the paper'.")
 @click.option("--prompt-file", "prompt_files", multiple=True,
-              help="Prompt template replacing configs/prompts/<task>.txt; SUBSET=PATH for one subset. Repeatable.")
+              help="Prompt template replacing mlxclin/configs/prompts/<task>.txt; SUBSET=PATH for one subset. Repeatable.")
 @click.option("--limit", default=None, help="Only the first N items (per subset).")
 @click.option("--decoding", default=None, help="mlx: sample (default) or beam (diverse beam search, the study's "
                                                "fine-tuned protocol; one search per request).")
@@ -94,7 +94,8 @@ def _print_summary(metrics: dict, family: str = "") -> None:
 @click.option("--shard", default=None, help="mlx under mlx.launch: 'tensor' splits the model across the ranks "
                                             "(mlx-lm sharded_load) instead of splitting the requests.")
 @click.option("--config", "config_file", default=None,
-              help="TOML file with the same keys as these options; flags on the command line win.")
+              help="TOML file with the same keys as these options, or the name of one shipped in "
+                   "mlxclin/configs/eval (e.g. eurorad-finetuned-beams); flags on the command line win.")
 @click.option("--overwrite", is_flag=True, default=None, help="Discard the results already in --out and start over.")
 @click.option("--quiet", is_flag=True, default=None, help="No progress bars.")
 def command(**opts):

@@ -38,7 +38,7 @@ class TrainByDefault(click.Group):
 @click.option("--data", "data_dir", type=click.Path(file_okay=False), help="DATA_DIR written by `finetune prepare`.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Adapter folder (mlx-lm format).")
 @click.option("--config", "config_file", default=None,
-              help="Recipe TOML file or name under configs/finetune (default gpt-oss-20b-eurorad).")
+              help="Recipe TOML file or name under mlxclin/configs/finetune (default gpt-oss-20b-eurorad).")
 @click.option("--iters", type=int, default=None, help="Optimizer steps (replaces --epochs).")
 @click.option("--epochs", type=int, default=None)
 @click.option("--batch-size", type=int, default=None, help="Examples per forward pass.")
@@ -136,7 +136,7 @@ def _fmt(value) -> str:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the train/valid split.")
 @click.option("--traces", type=click.Path(dir_okay=False), default=None,
               help="Teacher traces from `mlxclin traces` for the analysis channel.")
-@click.option("--prompt-file", default=None, help="Prompt template instead of configs/prompts/eurorad.txt.")
+@click.option("--prompt-file", default=None, help="Prompt template instead of mlxclin/configs/prompts/eurorad.txt.")
 @click.option("--max-seq-len", type=int, default=4096, show_default=True, help="Only reported here.")
 @click.option("--test-data", default=None,
               help="Eurorad test CSV for the leakage check (default: eurorad_test.csv beside the training file, "

@@ -15,7 +15,7 @@ from mlxclin.report.formats import FORMATS
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Report directory (report.md, report.html, report.json, tables/, plots/, samples/).")
 @click.option("--baselines", default="paper", show_default=True,
-              help="Reference rows: a set in configs/baselines/ (paper = the paper's published numbers and replays "
+              help="Reference rows: a set in mlxclin/configs/baselines/ (paper = the paper's published numbers and replays "
                    "of its released predictions), a baselines file, or none.")
 @click.option("--format", "formats", default=",".join(FORMATS), show_default=True,
               help="Comma-separated outputs: md, csv, html (report.json is always written).")

@@ -34,7 +34,7 @@ from mlxclin.errors import MlxclinError
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N cases.")
 @click.option("--min-chars", type=int, default=200, show_default=True, help="Shortest reasoning kept.")
 @click.option("--max-chars", type=int, default=8000, show_default=True, help="Longest reasoning kept.")
-@click.option("--prompt-file", default=None, help="Teacher prompt instead of configs/finetune/teacher_eurorad.txt.")
+@click.option("--prompt-file", default=None, help="Teacher prompt instead of mlxclin/configs/finetune/teacher_eurorad.txt.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def command(data, out, backend, model, adapter_path, base_url, api, api_key_env, allow_remote, batch_size,
             concurrency, effort, max_tokens, temperature, seed, limit, min_chars, max_chars, prompt_file, quiet):

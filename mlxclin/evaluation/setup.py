@@ -206,7 +206,7 @@ def _sha(text: str) -> str:
 
 
 def _price(model: str):
-    """USD per million tokens from configs/prices.toml, if the model is listed."""
+    """USD per million tokens from mlxclin/configs/prices.toml, if the model is listed."""
     from mlxclin.evaluation.spec import read_toml
     from mlxclin.paths import config_file
 

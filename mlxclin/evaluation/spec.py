@@ -78,6 +78,7 @@ class EvalSpec:
         """The TOML file's values (if any), then every override that is not None."""
         values, origins = {}, {}
         if config_file:
+            config_file = eval_config_path(config_file)
             for key, value in read_toml(config_file).items():
                 name = ALIASES.get(key.replace("-", "_"), key.replace("-", "_"))
                 if name not in _FIELD_NAMES or name.startswith("_"):
@@ -103,6 +104,18 @@ class EvalSpec:
 
 
 _FIELD_NAMES = {f for f in EvalSpec.__dataclass_fields__}
+
+
+def eval_config_path(name_or_path) -> Path:
+    """An eval settings file by path, or by name from mlxclin/configs/eval/<name>.toml (shipped with the package)."""
+    from mlxclin.paths import config_file
+
+    path = Path(name_or_path)
+    if not path.exists() and not path.suffix:
+        shipped = config_file("eval", f"{path}.toml")
+        if shipped.is_file():
+            return shipped
+    return path
 
 
 def read_toml(path) -> dict:

@@ -1,4 +1,4 @@
-"""The training recipe: a dataclass filled from a TOML file (configs/finetune/*.toml) and CLI overrides."""
+"""The training recipe: a dataclass filled from a TOML file (mlxclin/configs/finetune/*.toml) and CLI overrides."""
 
 import sys
 from dataclasses import asdict, dataclass, field, fields
@@ -80,7 +80,7 @@ class TrainConfig:
 
 
 def recipe_path(name_or_path: Optional[str]) -> Path:
-    """A recipe by file path, or by name from configs/finetune/<name>.toml (default: the paper's)."""
+    """A recipe by file path, or by name from mlxclin/configs/finetune/<name>.toml (default: the paper's)."""
     path = Path(name_or_path or DEFAULT_RECIPE)
     if not path.suffix and not path.exists():
         path = config_file("finetune", f"{path}.toml")

@@ -1,7 +1,7 @@
 """Reasoning traces for training cases, written by a teacher model through any backend.
 
 The teacher (e.g. gpt-oss-120b locally, or an OpenAI-compatible endpoint) sees the case, the candidate list and
-the gold diagnosis (configs/finetune/teacher_eurorad.txt) and writes its reasoning as the visible answer, ending
+the gold diagnosis (mlxclin/configs/finetune/teacher_eurorad.txt) and writes its reasoning as the visible answer, ending
 in "Final answer: ...". The teacher's own hidden analysis is not used: it talks about having been given the
 answer, which is exactly what the student must not learn to say.
 

@@ -1,4 +1,4 @@
-"""Reference rows from configs/baselines/: published numbers of the paper, and replays of released predictions.
+"""Reference rows from mlxclin/configs/baselines/: published numbers of the paper, and replays of released predictions.
 
 A baselines file (TOML, or JSON of the same shape) holds `[[baseline]]` entries. Each names its task, model and
 source, and carries `metrics`: a partial metrics.json contract block with only the values that source gives, so

@@ -55,11 +55,11 @@ def _perf_note(rows) -> list:
 def _reference_note(rows) -> list:
     notes = []
     if any(r.extra.get("published") for r in rows):
-        notes.append("'published' rows: numbers printed in the paper (configs/baselines, with their source); they "
+        notes.append("'published' rows: numbers printed in the paper (mlxclin/configs/baselines, with their source); they "
                      "carry only the values the source gives.")
     if any(not r.measured and not r.extra.get("published") for r in rows):
         notes.append("'measured · replay · reference' rows: replays of the paper's released predictions "
-                     "(configs/baselines/paper_replay.json), not the paper's printed numbers and not your runs.")
+                     "(mlxclin/configs/baselines/paper_replay.json), not the paper's printed numbers and not your runs.")
     return notes
 
 

@@ -1,4 +1,4 @@
-"""Every published cell (configs/baselines/published_cells.json) against its recomputation, at printed precision.
+"""Every published cell (mlxclin/configs/baselines/published_cells.json) against its recomputation, at printed precision.
 
 A cell names the prediction columns it depends on, per data file; the recomputation is the replayed column group
 with exactly those columns, so no model name is matched by hand. A printed value matches when the recomputed one
