@@ -1,7 +1,7 @@
 """Scoring protocols: `paper` (the rules of the paper's own scripts) and `mlxclin` (this project's rules where
 they differ). A task is built with one (`get_task(name, protocol=...)`) and metrics.json records which.
 
-The differences are listed once, in DIFFERENCES, which the README table and `mlxclin reproduce` report print.
+The differences are listed once, in DIFFERENCES, which the table in docs/reproduce.md and `mlxclin reproduce` report print.
 Replaying the released predictions gives the same accuracies, medians and IQRs under both (stored answers are
 scored as stored; Wilson bounds differ in the sixth digit); what differs is how live answers are read and the
 agreement statistics.

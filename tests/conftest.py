@@ -160,3 +160,20 @@ def family_toy(tmp_path_factory):
             made[family] = write_family_toy(tmp_path_factory.mktemp(f"toy-{family}") / "hf", FamilyToyConfig(family))
         return made[family]
     return get
+
+
+# --- test tiers (README: `pytest -q` is the fast tier, `pytest -q --full` the full tier CI runs) ---------------------
+
+def pytest_addoption(parser):
+    parser.addoption("--full", action="store_true", default=False,
+                     help="the full tier: also run the tests marked slow (what CI runs)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The fast tier deselects the tests marked slow (counted as 'deselected' in pytest's summary line)."""
+    if config.getoption("--full"):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow") is not None]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if item.get_closest_marker("slow") is None]

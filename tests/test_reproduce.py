@@ -140,9 +140,9 @@ def test_reproduce_without_the_files_is_one_clear_error(tmp_path, run_mlxclin):
     assert_one_line_error(result, "without eurorad_test.csv")
 
 
-def test_readme_lists_every_protocol_difference():
+def test_docs_list_every_protocol_difference():
     from mlxclin.protocol import DIFFERENCES
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "reproduce.md").read_text(encoding="utf-8")
     table = readme.split("| rule | paper | mlxclin | why mlxclin differs |")[1].split("\n\n")[0]
     rows = [line.split("|")[1].strip() for line in table.strip().splitlines()[1:]]
     assert rows == [rule.replace("->", "→") for rule, *_ in DIFFERENCES]

@@ -85,7 +85,7 @@ def _print_summary(metrics: dict, family: str = "") -> None:
 @click.option("--map-options", is_flag=True, default=None,
               help="Replay: map stored answers onto the options first (by default they are scored as stored).")
 @click.option("--protocol", default=None,
-              help="Scoring rules: mlxclin (default) or paper (the study's scripts); see README, 'Reproducing the paper'.")
+              help="Scoring rules: mlxclin (default) or paper (the study's scripts); see docs/reproduce.md.")
 @click.option("--prompt-file", "prompt_files", multiple=True,
               help="Prompt template replacing mlxclin/configs/prompts/<task>.txt; SUBSET=PATH for one subset. Repeatable.")
 @click.option("--limit", default=None, help="Only the first N items (per subset).")

@@ -2,7 +2,7 @@
 
 Everything is recomputed from samples.jsonl: each sample records its session (one process's stretch of work), when
 it finished on that session's clock (`finished_at_s`) and its own queue wait and latency, so a run that was killed
-and resumed is measured as the sum of its sessions. Field meanings are documented once, in the README ("perf.json").
+and resumed is measured as the sum of its sessions. Field meanings are documented once, in docs/evaluation.md ("perf.json").
 """
 
 import numpy as np

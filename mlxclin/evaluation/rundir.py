@@ -2,8 +2,8 @@
 
   config.json    fully resolved settings, versions, model fingerprint, hardware, schema version
   samples.jsonl  one line per item x run x effort, appended and fsynced as each finishes (crash-safe)
-  metrics.json   accuracy / agreement statistics (README, "metrics.json")
-  perf.json      speed and memory aggregates per effort (README, "perf.json")
+  metrics.json   accuracy / agreement statistics (docs/evaluation.md, "metrics.json")
+  perf.json      speed and memory aggregates per effort (docs/evaluation.md, "perf.json")
   .lock          held (flock) by the one process writing here; a lock left by a killed process is stale
 
 Resuming reads samples.jsonl, drops a half-written last line left by a kill, drops samples whose request failed

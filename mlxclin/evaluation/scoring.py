@@ -80,7 +80,7 @@ def score_completion(task, item, request, completion) -> dict:
 
 
 def compute_metrics(task, items: list, samples: list, runs: int, model: str) -> dict:
-    """The metrics.json document (see README, "metrics.json"). Failed requests are not answers: they are left out
+    """The metrics.json document (docs/evaluation.md, "metrics.json"). Failed requests are not answers: they are left out
     of the task's statistics (a run without an answer counts as not correct, as a missing run always has) and
     counted in n_errors; unparsed answers stay in (the model did answer) and are counted in n_unparsed."""
     answered = [s for s in samples if s.get("status") != "error"]

@@ -55,7 +55,7 @@ class EvalSpec:
     out: Optional[str] = None
     replay_columns: Optional[str] = None
     map_options: bool = False
-    protocol: str = DEFAULT_PROTOCOL        # scoring rules: "paper" or "mlxclin" (README, "Reproducing the paper")
+    protocol: str = DEFAULT_PROTOCOL        # scoring rules: "paper" or "mlxclin" (docs/reproduce.md)
     prompt_files: list = field(default_factory=list)
     shard: Optional[str] = None             # "tensor": under mlx.launch, split the model, not the requests
     overwrite: bool = False

@@ -1,4 +1,4 @@
-"""The README's fine-tuning commands, run as written on the toy model (issue 11: the first hour works as written).
+"""The fine-tuning guide's commands (docs/finetune.md), run as written on the toy model (issue 11: the first hour works as written).
 
 Network access is replaced by the pinned local copies: the mlxclin cache is pre-filled from ../shared with the
 released training file and test set (their sha256 must match the pins, as after a real download) and downloads are
@@ -16,12 +16,12 @@ import pytest
 from mlxclin.data import SOURCES, sha256_of
 from support import CLINICAL_DATA_DIR
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "finetune.md"
 
 
 def readme_commands(section: str) -> list:
-    """Each `mlxclin ...` command (argument lists) of the first bash block under `## <section>`."""
-    text = README.read_text(encoding="utf-8")
+    """Each `mlxclin ...` command (argument lists) of the first bash block under `## <section>` of docs/finetune.md."""
+    text = GUIDE.read_text(encoding="utf-8")
     body = text[text.index(f"## {section}\n"):]
     block = re.search(r"```bash\n(.*?)```", body, re.S).group(1)
     commands = []
