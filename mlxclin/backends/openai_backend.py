@@ -34,9 +34,9 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Optional
 
 from mlxclin.backends.base import Completion, StreamingBackend, split_answer
-from mlxclin.decoding.sampling import SAMPLING_FIELDS
 from mlxclin.backends.privacy import (DEFAULT_OPENAI_BASE_URL, check_base_url, is_loopback_host, redact_secret,
                                       url_host)
+from mlxclin.decoding.sampling import GPT_OSS_SAMPLING, SAMPLING_FIELDS
 from mlxclin.errors import MlxclinError
 
 APIS = ("chat", "responses")
@@ -58,8 +58,6 @@ def api_sampling(api: str, base_url: str, values: dict, sources: Optional[dict] 
     request body as extra fields, which vLLM, llama.cpp, mlx_lm.server and OpenRouter read: always to a local
     server (llama.cpp would otherwise apply its own top_k 40 and min_p 0.05), and when set to a cloud endpoint;
     OpenAI's own API and the Responses API have neither, so setting them there is refused."""
-    from mlxclin.decoding.sampling import GPT_OSS_SAMPLING
-
     host = url_host(base_url)
     local = (server_kind if server_kind != "auto" else "local" if is_loopback_host(host) else "cloud") == "local"
     plan = {}

@@ -104,9 +104,7 @@ def command(model, prompt, system, backend, adapter_path, base_url, api_key_env,
         impl = MLXBackend(model, adapter_path=adapter_path, loaded=loaded)
         sampling, sources = sampling_settings(explicit, model)
     else:
-        from mlxclin.backends.openai_backend import OpenAIBackend
-
-        from mlxclin.backends.openai_backend import api_sampling
+        from mlxclin.backends.openai_backend import OpenAIBackend, api_sampling
 
         impl = OpenAIBackend(model, base_url=base_url, api_key_env=api_key_env, allow_remote=allow_remote,
                              timeout_s=timeout)

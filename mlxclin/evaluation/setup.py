@@ -9,8 +9,8 @@ from pathlib import Path
 
 from mlxclin import __version__
 from mlxclin.data import resolve_data_file, sha256_of
-from mlxclin.errors import MlxclinError
 from mlxclin.decoding.sampling import SAMPLING_FIELDS
+from mlxclin.errors import MlxclinError
 from mlxclin.evaluation.spec import EvalSpec, sampling_settings
 
 
@@ -74,8 +74,7 @@ def check_spec(spec: EvalSpec) -> None:
     not_sampled = _not_sampled(spec)
     given = [name for name in SAMPLING_FIELDS if getattr(spec, name) is not None]
     if not_sampled and given:
-        origin = getattr(spec, "_origins", {}).get(given[0], f"--{given[0].replace('_', '-')}")
-        raise MlxclinError(f"{origin}: not applied, {not_sampled}; leave the sampling settings out")
+        raise MlxclinError(f"{spec.origin(given[0])}: not applied, {not_sampled}; leave the sampling settings out")
 
 
 def replay_columns(spec: EvalSpec) -> list:
@@ -142,9 +141,7 @@ def sampling_config(spec: EvalSpec) -> dict:
     if not_sampled:
         return {**dict.fromkeys(SAMPLING_FIELDS),
                 "sampling_sources": dict.fromkeys(SAMPLING_FIELDS, f"not applied: {not_sampled}")}
-    origins = getattr(spec, "_origins", {})
-    explicit = {name: (getattr(spec, name), origins.get(name, f"--{name.replace('_', '-')}"))
-                for name in SAMPLING_FIELDS}
+    explicit = {name: (getattr(spec, name), spec.origin(name)) for name in SAMPLING_FIELDS}
     values, sources = sampling_settings(explicit, spec.model if spec.backend == "mlx" else None)
     return {**values, "sampling_sources": sources}
 

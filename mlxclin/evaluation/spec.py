@@ -70,10 +70,8 @@ class EvalSpec:
     vote: str = "majority"
 
     def __post_init__(self):
-        origins = getattr(self, "_origins", {})
         for f in fields(self):
-            value = getattr(self, f.name)
-            setattr(self, f.name, _check(f.name, value, origins.get(f.name, f"--{f.name.replace('_', '-')}")))
+            setattr(self, f.name, check_setting(f.name, getattr(self, f.name), self.origin(f.name)))
         if not self.task:
             raise MlxclinError("--task is required (eurorad, ophtho or judge)")
 
@@ -98,6 +96,10 @@ class EvalSpec:
         spec._origins = origins
         spec.__init__(**values)
         return spec
+
+    def origin(self, name: str) -> str:
+        """Where a setting was given, for messages and config.json: its flag, or the --config file and key."""
+        return getattr(self, "_origins", {}).get(name, f"--{name.replace('_', '-')}")
 
     @property
     def effort_list(self) -> list:
@@ -151,8 +153,9 @@ _CHOICES = {"backend": BACKENDS, "api": APIS, "protocol": PROTOCOLS, "shard": ("
             "vote": ("majority", "logprob-fallback")}
 
 
-def _check(name: str, value, origin: str):
-    """The value, normalised (lists, ints from strings); a bad one is an MlxclinError naming where it came from."""
+def check_setting(name: str, value, origin: str):
+    """The value, normalised (lists, ints from strings); a bad one is an MlxclinError naming where it came from.
+    EvalSpec checks every field with it; `mlxclin generate` its sampling flags."""
     if value is None:
         return value
     kind, *bounds = _RULES.get(name, ("str",))
@@ -205,11 +208,6 @@ def _number(kind: str, value, bounds: list, bad, name: str):
     return number
 
 
-def check_setting(name: str, value, origin: str):
-    """One setting checked and normalised as EvalSpec does, for callers without a spec (`mlxclin generate`)."""
-    return _check(name, value, origin)
-
-
 def sampling_settings(explicit: dict, model_dir) -> tuple:
     """(values, sources) of the five sampling settings: each explicit one (name -> (value, where it was set)),
     else the model's default (mlxclin.decoding.sampling.model_defaults: generation_config.json, the model card,
@@ -221,6 +219,6 @@ def sampling_settings(explicit: dict, model_dir) -> tuple:
         if explicit.get(name, (None,))[0] is not None:
             value, source = explicit[name]
         elif source == "generation_config.json":
-            value = _check(name, value, f"{Path(model_dir) / source}: key {name!r}")
+            value = check_setting(name, value, f"{Path(model_dir) / source}: key {name!r}")
         values[name], sources[name] = value, source
     return values, sources
