@@ -75,6 +75,18 @@ def test_chat_effort_for_local_servers_goes_through_the_chat_template(fault_serv
     assert body["stream_options"] == {"include_usage": True}
 
 
+def test_model_card_sampling_reaches_a_local_server_and_the_responses_api_refuses_a_penalty(fault_server):
+    b = backend(fault_server)
+    b.generate([req("q", top_p=0.95, top_k=20, presence_penalty=1.5)])
+    body = fault_server.requests[0]["body"]
+    assert (body["temperature"], body["top_p"], body["top_k"], body["min_p"], body["presence_penalty"]) == \
+        (1.0, 0.95, 20, 0.0, 1.5)   # top_k and min_p as extra body fields, next to the chat template's kwargs
+    assert body["chat_template_kwargs"] == {"reasoning_effort": "medium"}
+    with pytest.raises(MlxclinError, match="the Responses API has no presence_penalty parameter"):
+        backend(fault_server, api="responses").generate([req("r", presence_penalty=1.5)])
+    assert len(fault_server.requests) == 1   # refused before anything was sent
+
+
 def test_chat_effort_for_cloud_endpoints_is_the_top_level_parameter(fault_server):
     b = backend(fault_server, server_kind="cloud")
     b.generate([req("q", effort="medium")])

@@ -20,8 +20,11 @@ class Request:
     messages: list               # [{"role": "system"|"developer"|"user"|"assistant", "content": str}, ...]
     effort: str = "medium"       # gpt-oss reasoning effort; passed the way each API expects it
     max_tokens: int = 2048
-    temperature: float = 1.0
-    top_p: float = 1.0
+    temperature: float = 1.0     # sampling (mlxclin.decoding.sampling): 0 = greedy
+    top_p: float = 1.0           # 1 = off
+    top_k: int = 0               # 0 = off
+    min_p: float = 0.0           # 0 = off
+    presence_penalty: float = 0.0  # over this request's generated tokens only
     seed: Optional[int] = None
     item_id: str = ""            # the task item this asks about (replay looks outputs up by it)
     run: int = 0                 # 0-based repetition index

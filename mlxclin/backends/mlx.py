@@ -9,9 +9,10 @@
   task's instructions) is prefilled once per backend and handed to mlx-lm as each request's starting cache (merging
   copies it, so one cache serves every request). Its prefill time is charged to the request that triggered it.
 - Sampling is reproducible per request: one shared argmax sampler runs on mlx-lm's batched path, and each sampled
-  request adds its own Gumbel noise (from a key made of its own seed, split once per step) in a logits processor.
-  Argmax of logprobs / T + Gumbel noise is an exact draw from softmax(logprobs / T), so a request's tokens depend on
-  its prompt, settings and seed only, never on the batch it shares or where a resumed run split the work.
+  request's own logits processor (`mlxclin.decoding.sampling.RequestSampler`: presence penalty, temperature,
+  top_k, top_p, min_p) adds Gumbel noise from a key made of its own seed, split once per step. The argmax is an
+  exact draw from the filtered distribution, so a request's tokens depend on its prompt, settings and seed only,
+  never on the batch it shares or where a resumed run split the work.
 - Timing is per request, from its own insertion: TTFT, prefill tok/s over its own uncached prompt tokens, decode
   tok/s over its own token timestamps, latency; `queued_s` is the wait before insertion.
 """
@@ -25,6 +26,7 @@ from typing import Optional
 import mlx.core as mx
 
 from mlxclin.backends.base import Completion, Request, StreamingBackend
+from mlxclin.decoding.sampling import needs_sampler, request_sampler
 from mlxclin.device import peak_memory_gb, reset_peak_memory, rss_gb
 
 MIN_SHARED_PREFIX = 16  # tokens; shorter shared prefixes are not worth a cache entry
@@ -37,24 +39,6 @@ def common_prefix_length(sequences: list) -> int:
         if any(s[i] != first[i] for s in sequences):
             return i
     return n
-
-
-class GumbelNoise:
-    """A logits processor giving one request its own random stream: logprobs / T (+ top-p mask) + Gumbel noise."""
-
-    def __init__(self, seed: int, temperature: float, top_p: float):
-        self.key = mx.random.key(int(seed) % (1 << 63))
-        self.temperature, self.top_p = temperature, top_p
-
-    def __call__(self, _tokens, logits):
-        from mlx_lm.sample_utils import apply_top_p
-
-        logprobs = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
-        if 0 < self.top_p < 1.0:
-            logprobs = apply_top_p(logprobs, self.top_p)
-        self.key, step_key = mx.random.split(self.key)
-        noise = mx.random.gumbel(shape=logprobs.shape, key=step_key)
-        return logprobs.astype(mx.float32) / self.temperature + noise
 
 
 @dataclass
@@ -168,9 +152,9 @@ class MLXBackend(StreamingBackend):
         if cache is not None and list(ids[:len(prefix)]) != list(prefix):
             prefix, cache = (), None  # a prompt outside its group's prefix: prefill it whole
         processors = []
-        if request.temperature > 0:
+        if needs_sampler(request):
             seed = request.seed if request.seed is not None else int.from_bytes(os.urandom(7), "big")
-            processors = [GumbelNoise(seed, request.temperature, request.top_p)]
+            processors = [request_sampler(request, seed)]
         (uid,) = gen.insert([ids[len(prefix):]], [request.max_tokens],
                             caches=[list(cache)] if cache is not None else None, logits_processors=[processors])
         return uid, _Active(request, ids, len(prefix), start - t0, start, prefill_s)

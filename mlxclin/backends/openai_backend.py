@@ -10,7 +10,8 @@ Chat servers read the effort from different places (`server_kind`; "auto" = "loc
   local -- `chat_template_kwargs={"reasoning_effort": ...}`, which mlx_lm.server, llama.cpp and vLLM pass to the
            model's chat template (mlx_lm.server ignores a top-level `reasoning_effort`: its server.py never reads
            it), plus the top-level field for servers that read that one (Ollama, LM Studio); each server ignores the
-           field it does not know. `max_tokens`, and temperature/top_p always (mlx_lm.server defaults to greedy).
+           field it does not know. `max_tokens`, and every sampling setting (mlx_lm.server defaults to greedy;
+           top_k and min_p as extra body fields): see `api_sampling`.
 Retries: 408/409/429/5xx, timeouts, dropped connections and broken streams are retried up to `max_retries` times,
 waiting min(max_backoff_s, backoff_s * 2**n) scaled by a random factor in [0.5, 1] (at least a server's
 Retry-After, up to max_backoff_s). The SDK's own retries are off so this policy is the only one. 401/403/404 abort
@@ -35,11 +36,45 @@ from typing import Optional
 from mlxclin.backends.base import Completion, StreamingBackend, split_answer
 from mlxclin.backends.privacy import (DEFAULT_OPENAI_BASE_URL, check_base_url, is_loopback_host, redact_secret,
                                       url_host)
+from mlxclin.decoding.sampling import GPT_OSS_SAMPLING, SAMPLING_FIELDS
 from mlxclin.errors import MlxclinError
 
 APIS = ("chat", "responses")
 SERVER_KINDS = ("auto", "cloud", "local")
 NO_KEY = "no-key"   # loopback servers need no key, but the SDK insists on a non-empty one
+
+
+SENT, SENT_EXTRA, NOT_SENT = "sent", "sent in extra_body (not an OpenAI parameter)", "not sent: the API default"
+
+
+def api_sampling(api: str, base_url: str, values: dict, sources: Optional[dict] = None,
+                 server_kind: str = "auto") -> dict:
+    """name -> how each sampling setting reaches the endpoint: SENT, SENT_EXTRA or NOT_SENT; a setting the API
+    cannot take is refused in one line (never dropped). `sources` names where a value came from, for that line.
+
+    temperature, top_p: always sent to a local server (mlx_lm.server defaults to greedy), else only when not 1.0
+    (reasoning models reject them). presence_penalty: a Chat Completions parameter, sent on the same rule (its
+    default is 0); the Responses API has none. top_k, min_p: not OpenAI parameters; on the chat API they go in the
+    request body as extra fields, which vLLM, llama.cpp, mlx_lm.server and OpenRouter read: always to a local
+    server (llama.cpp would otherwise apply its own top_k 40 and min_p 0.05), and when set to a cloud endpoint;
+    OpenAI's own API and the Responses API have neither, so setting them there is refused."""
+    host = url_host(base_url)
+    local = (server_kind if server_kind != "auto" else "local" if is_loopback_host(host) else "cloud") == "local"
+    plan = {}
+    for name, value in values.items():
+        off = value == GPT_OSS_SAMPLING[name]
+        standard = name in ("temperature", "top_p") or (name == "presence_penalty" and api == "chat")
+        if standard or (off and (api == "responses" or not local)):
+            plan[name] = SENT if standard and (local or not off) else NOT_SENT
+        elif api == "responses" or host == url_host(DEFAULT_OPENAI_BASE_URL):
+            where = "the Responses API" if api == "responses" else "OpenAI's API"
+            origin = (sources or {}).get(name, name)
+            raise MlxclinError(f"{origin}: {where} has no {name} parameter (got {value!r}); "
+                               f"leave it off, or use --api chat with a server that reads it (vLLM, llama.cpp, "
+                               f"mlx_lm.server)")
+        else:
+            plan[name] = SENT_EXTRA
+    return plan
 
 
 class _Retryable(Exception):
@@ -244,27 +279,29 @@ class OpenAIBackend(StreamingBackend):
             content, reasoning, finish, usage, ttft = self._chat(request, t0)
         return self._completion(request, content, reasoning, finish, usage, ttft, time.perf_counter() - t0)
 
-    def _sampling(self, request) -> dict:
-        out = {}
-        for name in ("temperature", "top_p"):
-            value = getattr(request, name)
-            if self.server_kind == "local" or value != 1.0:
-                out[name] = value
-        return out
+    def _sampling(self, request) -> tuple:
+        """(top-level sampling parameters, extra_body fields) for this request (see `api_sampling`)."""
+        values = {name: getattr(request, name) for name in SAMPLING_FIELDS}
+        plan = api_sampling(self.api, self.base_url, values, server_kind=self.server_kind)
+        sent = {name: values[name] for name, how in plan.items() if how == SENT}
+        return sent, {name: values[name] for name, how in plan.items() if how == SENT_EXTRA}
 
     def _messages(self, request) -> list:
         return [{"role": m["role"], "content": m["content"]} for m in request.messages]
 
     def _chat(self, request, t0):
-        kwargs = dict(model=self.model, messages=self._messages(request), **self._sampling(request))
+        sampling, extra_body = self._sampling(request)
+        kwargs = dict(model=self.model, messages=self._messages(request), **sampling)
         if request.seed is not None:
             kwargs["seed"] = request.seed
         kwargs["reasoning_effort"] = request.effort
         if self.server_kind == "local":
             kwargs["max_tokens"] = request.max_tokens
-            kwargs["extra_body"] = {"chat_template_kwargs": {"reasoning_effort": request.effort}}
+            extra_body["chat_template_kwargs"] = {"reasoning_effort": request.effort}
         else:
             kwargs["max_completion_tokens"] = request.max_tokens
+        if extra_body:
+            kwargs["extra_body"] = extra_body
         create = self._client.chat.completions.create
         if not self.use_sse:
             response = create(**kwargs)
@@ -292,7 +329,7 @@ class OpenAIBackend(StreamingBackend):
 
     def _responses(self, request, t0):
         kwargs = dict(model=self.model, input=self._messages(request), reasoning={"effort": request.effort},
-                      max_output_tokens=request.max_tokens, **self._sampling(request))
+                      max_output_tokens=request.max_tokens, **self._sampling(request)[0])
         create = self._client.responses.create
         if not self.use_sse:
             response = create(**kwargs)

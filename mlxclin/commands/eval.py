@@ -65,8 +65,15 @@ def _print_summary(metrics: dict, family: str = "") -> None:
 @click.option("--subset", default=None, help="Task subset, e.g. diagnosis or treatment for judge (default: all).")
 @click.option("--effort", "efforts", multiple=True,
               help="Reasoning effort low|medium|high; repeat to sweep efforts in one run dir (default medium).")
-@click.option("--temperature", default=None, help="Sampling temperature (default 1.0, gpt-oss's).")
-@click.option("--top-p", default=None, help="Nucleus sampling (default 1.0).")
+@click.option("--temperature", default=None, help="Sampling temperature; 0 = greedy. Default for this and the "
+                                                  "next four: the model's recommended sampling (Qwen3.5, Gemma 4: "
+                                                  "generation_config.json, then the model card; else gpt-oss's: "
+                                                  "temperature 1, the rest off). See docs/sampling.md.")
+@click.option("--top-p", default=None, help="Nucleus sampling, applied after --top-k; 1 = off.")
+@click.option("--top-k", default=None, help="Keep the K most probable tokens; 0 = off.")
+@click.option("--min-p", default=None, help="Drop tokens below MIN_P x the top token's probability; 0 = off.")
+@click.option("--presence-penalty", default=None, help="Subtract this from the logits of tokens already generated "
+                                                       "in this answer (not the prompt); 0 = off.")
 @click.option("--max-tokens", default=None, help="Max generated tokens per request (default 4096).")
 @click.option("--batch-size", default=None, help="mlx: sequences decoding together (continuous batching).")
 @click.option("--concurrency", default=None, help="openai: requests in flight (default 4).")
@@ -114,4 +121,8 @@ def command(**opts):
         _print_summary(m, settings_label((result.config.get("model_family") or {}).get(effort)))
     if spec.backend != "replay":
         click.echo(summary_table(result.metrics, result.perf))
+    if result.config.get("temperature") is not None:   # null: beam search or replay, which do not sample
+        from mlxclin.decoding.sampling import SAMPLING_FIELDS, sampling_line
+
+        click.echo(sampling_line({k: result.config[k] for k in SAMPLING_FIELDS}, result.config["sampling_sources"]))
     click.echo(f"wrote {result.run_dir / 'samples.jsonl'}, metrics.json and perf.json")

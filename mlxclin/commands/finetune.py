@@ -72,7 +72,8 @@ class TrainByDefault(click.Group):
 @click.option("--eval-data", default=None, help="Eurorad test CSV for --eval-after (default: the released file).")
 @click.option("--eval-limit", type=int, default=None, help="--eval-after on the first N cases only.")
 @click.option("--eval-runs", type=int, default=1, show_default=True)
-@click.option("--eval-temperature", type=float, default=None, help="--eval-after sampling (default: eval's 1.0).")
+@click.option("--eval-temperature", type=float, default=None,
+              help="--eval-after temperature (default: the model's recommended, as eval).")
 @click.option("--eval-max-tokens", type=click.IntRange(min=1), default=None,
               help="--eval-after generation limit per answer (default: eval's, 4096).")
 @click.option("--effort", type=click.Choice(EFFORTS), default=None,

@@ -7,6 +7,7 @@ silence): the Harmony analysis and final channels appear under their own heading
 import click
 
 from mlxclin.backends.base import EFFORTS, Request
+from mlxclin.decoding.sampling import sampling_line
 from mlxclin.errors import MlxclinError
 
 HARMONY_HOLD = 24   # a "header" this long is not Harmony: the model is emitting plain tokens
@@ -76,31 +77,43 @@ class HarmonyStreamPrinter:
               help="openai: seconds to wait for the server (connect, first byte, each streamed chunk).")
 @click.option("--effort", type=click.Choice(EFFORTS), default="medium", show_default=True)
 @click.option("--max-tokens", type=click.IntRange(min=1), default=512, show_default=True)
-@click.option("--temperature", type=click.FloatRange(min=0), default=1.0, show_default=True)
-@click.option("--top-p", type=click.FloatRange(min=0, max=1, min_open=True), default=1.0, show_default=True)
+@click.option("--temperature", default=None, help="0 = greedy. Default for the five sampling options: the model's "
+                                                  "recommended sampling, as `mlxclin eval` (docs/sampling.md).")
+@click.option("--top-p", default=None, help="Nucleus sampling after --top-k; 1 = off.")
+@click.option("--top-k", default=None, help="Keep the K most probable tokens; 0 = off.")
+@click.option("--min-p", default=None, help="Drop tokens below MIN_P x the top token's probability; 0 = off.")
+@click.option("--presence-penalty", default=None, help="Penalty on tokens already generated in this reply.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--no-stream", is_flag=True, help="mlx: print the reply only when it is complete.")
 @click.option("--shard", type=click.Choice(["tensor"]), default=None,
               help="mlx: split the model over the ranks of `mlx.launch ... -- python -m mlxclin generate` "
                    "(mlx-lm sharded_load); every rank holds 1/N of the split layers.")
 def command(model, prompt, system, backend, adapter_path, base_url, api_key_env, allow_remote, timeout, effort,
-            max_tokens, temperature, top_p, seed, no_stream, shard):
+            max_tokens, seed, no_stream, shard, **flags):
     """Generate one reply and show reasoning, answer, speed and memory."""
+    from mlxclin.evaluation.spec import check_setting, sampling_settings
+
     if shard and backend != "mlx":
         raise MlxclinError(f"--shard {shard} needs --backend mlx")
+    flag = lambda name: f"--{name.replace('_', '-')}"  # noqa: E731
+    explicit = {name: (check_setting(name, value, flag(name)), flag(name)) for name, value in flags.items()}
     if backend == "mlx":
         from mlxclin.backends.mlx import MLXBackend
 
         loaded = _load_sharded(model, adapter_path) if shard else None
         impl = MLXBackend(model, adapter_path=adapter_path, loaded=loaded)
+        sampling, sources = sampling_settings(explicit, model)
     else:
-        from mlxclin.backends.openai_backend import OpenAIBackend
+        from mlxclin.backends.openai_backend import OpenAIBackend, api_sampling
 
         impl = OpenAIBackend(model, base_url=base_url, api_key_env=api_key_env, allow_remote=allow_remote,
                              timeout_s=timeout)
+        sampling, sources = sampling_settings(explicit, None)
+        api_sampling(impl.api, impl.base_url, sampling, sources)   # refuses what the API cannot take
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
-    request = Request(id="generate", messages=messages, effort=effort, max_tokens=max_tokens,
-                      temperature=temperature, top_p=top_p, seed=seed)
+    request = Request(id="generate", messages=messages, effort=effort, max_tokens=max_tokens, seed=seed,
+                      **sampling)
+    click.echo(f"--- {sampling_line(sampling, sources)}")
     streamed = backend == "mlx" and not no_stream
     if streamed:
         if impl.harmony:

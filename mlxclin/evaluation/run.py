@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from mlxclin.decoding.sampling import SAMPLING_FIELDS
 from mlxclin.errors import MlxclinError
 from mlxclin.evaluation.rundir import METRICS, PERF, SAMPLES, RunDir, write_json
 from mlxclin.evaluation.scoring import build_requests, compute_metrics
@@ -20,7 +21,8 @@ from mlxclin.evaluation.spec import EvalSpec
 
 # settings that change what a sample means: two runs differing in one of them never share a run directory
 IDENTITY = ("task", "subsets", "backend", "model", "model_fingerprint", "adapter_path", "adapter_fingerprint",
-            "base_url", "api", "efforts", "runs", "seed", "temperature", "top_p", "max_tokens", "limit", "ids",
+            "base_url", "api", "efforts", "runs", "seed", "temperature", "top_p", "top_k", "min_p",
+            "presence_penalty", "max_tokens", "limit", "ids",
             "data", "prompts", "replay_columns", "map_options", "protocol", "retry_unparsed", "decoding")
 
 
@@ -86,9 +88,10 @@ def evaluate(spec: EvalSpec, echo=None) -> EvalResult:
 
 def all_requests(spec: EvalSpec, inputs, config: dict) -> list:
     """Every request of the run (efforts x runs x items), in a fixed order."""
+    sampling = {name: config[name] for name in SAMPLING_FIELDS if config[name] is not None}  # as resolved
     return [r for effort in config["efforts"]
             for r in build_requests(inputs.task, inputs.items, inputs.prompts, config["runs"], effort, spec.seed,
-                                    temperature=spec.temperature, top_p=spec.top_p, max_tokens=spec.max_tokens)]
+                                    max_tokens=spec.max_tokens, **sampling)]
 
 
 def _generate(spec: EvalSpec, inputs, config: dict, run_dir: RunDir, todo: list, total: int, echo) -> int:

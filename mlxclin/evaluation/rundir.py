@@ -20,6 +20,8 @@ from mlxclin.errors import MlxclinError
 
 CONFIG, SAMPLES, METRICS, PERF, LOCK = "config.json", "samples.jsonl", "metrics.json", "perf.json", ".lock"
 SCHEMA_VERSION = 2  # 2: typed sample status, per-request timing from insertion, error-aware resume
+# identity settings added within schema 2, with the value every run written before them used: such a run resumes
+ADDED_SETTINGS = {"top_k": 0, "min_p": 0.0, "presence_penalty": 0.0}
 
 
 def write_json(path: Path, obj) -> None:
@@ -99,10 +101,12 @@ class RunDir:
                 self.file(name).unlink(missing_ok=True)
         elif old_file.exists() and self.file(SAMPLES).exists():
             old = self.read_config()
-            changed = [k for k in ("schema_version", *identity_keys) if old.get(k) != config.get(k)]
+            changed = [k for k in ("schema_version", *identity_keys)
+                       if old.get(k, ADDED_SETTINGS.get(k)) != config.get(k)]
             if changed:
                 k = changed[0]
-                raise MlxclinError(f"{self.path} holds a run with different settings ({k}: {old.get(k)!r} -> "
+                raise MlxclinError(f"{self.path} holds a run with different settings ({k}: "
+                                   f"{old.get(k, ADDED_SETTINGS.get(k))!r} -> "
                                    f"{config.get(k)!r}); use another --out, or --overwrite to start over")
             write_json(old_file, config)
             return True

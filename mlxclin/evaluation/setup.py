@@ -9,8 +9,9 @@ from pathlib import Path
 
 from mlxclin import __version__
 from mlxclin.data import resolve_data_file, sha256_of
+from mlxclin.decoding.sampling import SAMPLING_FIELDS
 from mlxclin.errors import MlxclinError
-from mlxclin.evaluation.spec import EvalSpec
+from mlxclin.evaluation.spec import EvalSpec, sampling_settings
 
 
 @dataclass
@@ -70,6 +71,10 @@ def check_spec(spec: EvalSpec) -> None:
         from mlxclin.evaluation.beams import beam_settings
 
         beam_settings(spec)
+    not_sampled = _not_sampled(spec)
+    given = [name for name in SAMPLING_FIELDS if getattr(spec, name) is not None]
+    if not_sampled and given:
+        raise MlxclinError(f"{spec.origin(given[0])}: not applied, {not_sampled}; leave the sampling settings out")
 
 
 def replay_columns(spec: EvalSpec) -> list:
@@ -88,7 +93,7 @@ def run_config(spec: EvalSpec, inputs: Inputs) -> dict:
     """config.json: every resolved setting, with the fingerprints that make a resume safe."""
     config = {"mlxclin_version": __version__, "task": inputs.task.name, "subsets": inputs.subsets,
               "backend": spec.backend, "efforts": spec.effort_list, "runs": spec.resolved_runs(),
-              "seed": spec.seed, "temperature": spec.temperature, "top_p": spec.top_p,
+              "seed": spec.seed, **sampling_config(spec),
               "max_tokens": spec.max_tokens, "limit": spec.limit, "ids": spec.ids, "map_options": spec.map_options,
               "protocol": spec.protocol, "dropped_rows": inputs.dropped_rows,
               "retry_unparsed": spec.retry_unparsed, "batch_size": spec.batch_size, "concurrency": spec.concurrency,
@@ -121,7 +126,32 @@ def run_config(spec: EvalSpec, inputs: Inputs) -> dict:
         config.update(model=model, base_url=spec.base_url or DEFAULT_OPENAI_BASE_URL,
                       api=spec.api or ("chat" if spec.base_url else "responses"), api_key_env=spec.api_key_env,
                       model_fingerprint=None, price=_price(model))
+        from mlxclin.backends.openai_backend import api_sampling
+
+        config["api_sampling"] = api_sampling(config["api"], config["base_url"],
+                                              {k: config[k] for k in SAMPLING_FIELDS}, config["sampling_sources"])
     return config
+
+
+def sampling_config(spec: EvalSpec) -> dict:
+    """The five sampling settings a run uses, and `sampling_sources`: where each came from (a flag, a --config
+    key, the checkpoint's generation_config.json, its model card, gpt-oss's default). Beam search and replays do
+    not sample: their settings are null, and setting one is refused (check_spec)."""
+    not_sampled = _not_sampled(spec)
+    if not_sampled:
+        return {**dict.fromkeys(SAMPLING_FIELDS),
+                "sampling_sources": dict.fromkeys(SAMPLING_FIELDS, f"not applied: {not_sampled}")}
+    explicit = {name: (getattr(spec, name), spec.origin(name)) for name in SAMPLING_FIELDS}
+    values, sources = sampling_settings(explicit, spec.model if spec.backend == "mlx" else None)
+    return {**values, "sampling_sources": sources}
+
+
+def _not_sampled(spec: EvalSpec):
+    if spec.decoding == "beam":
+        return "--decoding beam is greedy (diverse beam search)"
+    if spec.backend == "replay":
+        return "--backend replay scores stored outputs"
+    return None
 
 
 def live_backend(spec: EvalSpec, config: dict):

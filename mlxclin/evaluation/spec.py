@@ -40,8 +40,12 @@ class EvalSpec:
     seed: int = 0
     subset: Optional[str] = None
     efforts: list = field(default_factory=list)   # empty: ["medium"]
-    temperature: float = 1.0                # gpt-oss's recommended sampling
-    top_p: float = 1.0
+    # sampling; None: the model's default (mlxclin.decoding.sampling.model_defaults), resolved into config.json
+    temperature: Optional[float] = None
+    top_p: Optional[float] = None
+    top_k: Optional[int] = None             # 0 = off
+    min_p: Optional[float] = None           # 0 = off
+    presence_penalty: Optional[float] = None
     max_tokens: int = 4096                  # room for high-effort reasoning
     batch_size: int = 1                     # or "auto": the largest that fits in memory
     concurrency: int = 4
@@ -66,10 +70,8 @@ class EvalSpec:
     vote: str = "majority"
 
     def __post_init__(self):
-        origins = getattr(self, "_origins", {})
         for f in fields(self):
-            value = getattr(self, f.name)
-            setattr(self, f.name, _check(f.name, value, origins.get(f.name, f"--{f.name.replace('_', '-')}")))
+            setattr(self, f.name, check_setting(f.name, getattr(self, f.name), self.origin(f.name)))
         if not self.task:
             raise MlxclinError("--task is required (eurorad, ophtho or judge)")
 
@@ -94,6 +96,10 @@ class EvalSpec:
         spec._origins = origins
         spec.__init__(**values)
         return spec
+
+    def origin(self, name: str) -> str:
+        """Where a setting was given, for messages and config.json: its flag, or the --config file and key."""
+        return getattr(self, "_origins", {}).get(name, f"--{name.replace('_', '-')}")
 
     @property
     def effort_list(self) -> list:
@@ -134,18 +140,22 @@ _RULES = {
     "runs": ("int", 1, None), "seed": ("int", 0, None), "max_tokens": ("int", 1, None),
     "batch_size": ("int", 1, None), "concurrency": ("int", 1, None), "retry_unparsed": ("int", 0, None),
     "limit": ("int", 1, None), "temperature": ("float", 0.0, None), "top_p": ("float", 0.0, 1.0),
+    "top_k": ("int", 0, None), "min_p": ("float", 0.0, 1.0), "presence_penalty": ("float", None, None),
     "timeout": ("float", 0.0, None), "allow_remote": ("bool",), "map_options": ("bool",), "overwrite": ("bool",),
     "quiet": ("bool",), "efforts": ("efforts",), "prompt_files": ("strlist",),
     "beams": ("int", 1, None), "beam_groups": ("int", 1, None), "diversity_penalty": ("float", 0.0, None),
     "length_penalty": ("float", -10.0, 10.0), "early_stopping": ("bool",),
 }
+_OPEN_LOW = ("top_p", "timeout")
+_OPEN_HIGH = ("min_p",)
 _CHOICES = {"backend": BACKENDS, "api": APIS, "protocol": PROTOCOLS, "shard": ("tensor",),
             "decoding": ("sample", "beam"),
             "vote": ("majority", "logprob-fallback")}
 
 
-def _check(name: str, value, origin: str):
-    """The value, normalised (lists, ints from strings); a bad one is an MlxclinError naming where it came from."""
+def check_setting(name: str, value, origin: str):
+    """The value, normalised (lists, ints from strings); a bad one is an MlxclinError naming where it came from.
+    EvalSpec checks every field with it; `mlxclin generate` its sampling flags."""
     if value is None:
         return value
     kind, *bounds = _RULES.get(name, ("str",))
@@ -187,10 +197,28 @@ def _number(kind: str, value, bounds: list, bad, name: str):
     if kind == "float" and not math.isfinite(number):
         raise bad("must be a finite number")
     low, high = bounds
-    if name in ("top_p", "timeout") and number <= low:
+    if name in _OPEN_LOW and number <= low:
         raise bad(f"must be greater than {low:g}")
-    if number < low:
+    if low is not None and number < low:
         raise bad(f"must be at least {low:g}")
+    if name in _OPEN_HIGH and number >= high:
+        raise bad(f"must be less than {high:g}")
     if high is not None and number > high:
         raise bad(f"must be at most {high:g}")
     return number
+
+
+def sampling_settings(explicit: dict, model_dir) -> tuple:
+    """(values, sources) of the five sampling settings: each explicit one (name -> (value, where it was set)),
+    else the model's default (mlxclin.decoding.sampling.model_defaults: generation_config.json, the model card,
+    gpt-oss's). Defaults read from a checkpoint are checked like flags, naming the file and key."""
+    from mlxclin.decoding.sampling import model_defaults
+
+    values, sources = {}, {}
+    for name, (value, source) in model_defaults(model_dir).items():
+        if explicit.get(name, (None,))[0] is not None:
+            value, source = explicit[name]
+        elif source == "generation_config.json":
+            value = check_setting(name, value, f"{Path(model_dir) / source}: key {name!r}")
+        values[name], sources[name] = value, source
+    return values, sources
